@@ -1,0 +1,23 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import type { Body } from '../types.js'
+import type { CryptoBackend } from './backend.js'
+
+export const nodeCrypto: CryptoBackend<Uint8Array> = {
+  // Raw key bytes: createHmac takes them as they are, and a KeyObject per verifier costs more than it saves.
+  importKey: (secret) => secret,
+  hmac(key, prefix, body) {
+    const mac = createHmac('sha256', key)
+    if (prefix.length > 0) mac.update(prefix)
+    return mac.update(body).digest()
+  },
+  sha256Hex: (body) => createHash('sha256').update(body).digest('hex'),
+  // Lengths are checked by the caller (signature length is not secret), so timingSafeEqual can't throw.
+  equal: (a, b) => a.length === b.length && timingSafeEqual(a, b),
+  decode: (body: Body) =>
+    typeof body === 'string'
+      ? body
+      : Buffer.isBuffer(body)
+        ? body.toString('utf8')
+        : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'),
+  syncDigest: true,
+}

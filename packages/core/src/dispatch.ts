@@ -1,0 +1,208 @@
+import { WebhookHandlerError, WebhookHandlerTimeoutError, WebhookReceiverClosedError } from './errors.js'
+import type { WebhookEvent } from './event.js'
+import type { Logger } from './types.js'
+
+export interface RetryOptions {
+  /** Attempts per handler, the first included (default 3). 1 = no retry. */
+  maxAttempts?: number
+  /** Delay before the first retry in ms (default 1000); doubles (see `factor`) on each retry. */
+  minDelayMs?: number
+  /** Upper bound of a single delay in ms (default 60 000). */
+  maxDelayMs?: number
+  /** Growth factor of the delay (default 2). */
+  factor?: number
+  /** Spread each delay randomly over [delay/2, delay] so failing instances don't retry in lockstep (default true). */
+  jitter?: boolean
+}
+
+export interface HandlerContext {
+  /** Aborted when the attempt times out or the receiver is closing: pass it to fetch, database calls, … */
+  readonly signal: AbortSignal
+  /** 1 for the first attempt. */
+  readonly attempt: number
+  readonly logger: Logger
+}
+
+export type EventHandler<E = WebhookEvent> = (event: E, ctx: HandlerContext) => unknown
+
+/** Observability hooks: count, log and alert. Errors they throw are logged and otherwise ignored. */
+export interface ReceiverHooks<E = WebhookEvent> {
+  /** A verified, new event was acknowledged. */
+  accepted?(event: E): void
+  /** A verified event was acknowledged but had been seen before: handlers do not run again. */
+  duplicate?(event: E): void
+  /** A delivery was refused; `reason` is a stable code. */
+  rejected?(info: { reason: string; status: number; skewSeconds?: number }): void
+  /** Every handler of an event succeeded. */
+  handled?(event: E, info: { attempts: number; durationMs: number }): void
+  /** One attempt of one handler failed; `willRetry` says whether another follows. */
+  failed?(error: unknown, event: E, info: { handler: string; attempt: number; willRetry: boolean }): void
+}
+
+export interface DispatcherOptions {
+  handlers: ReadonlyMap<string, EventHandler>
+  onEvent: EventHandler | undefined
+  onError: ((error: WebhookHandlerError, event: WebhookEvent) => unknown) | undefined
+  retry: RetryOptions | false | undefined
+  timeoutMs: number | undefined
+  logger: Logger
+  hooks: ReceiverHooks
+}
+
+export const DEFAULT_HANDLER_TIMEOUT_MS = 30_000
+const DEFAULT_RETRY: Required<RetryOptions> = {
+  maxAttempts: 3,
+  minDelayMs: 1000,
+  maxDelayMs: 60_000,
+  factor: 2,
+  jitter: true,
+}
+
+function resolveRetry(retry: RetryOptions | false | undefined): Required<RetryOptions> {
+  if (retry === false) return { ...DEFAULT_RETRY, maxAttempts: 1 }
+  const r = { ...DEFAULT_RETRY, ...retry }
+  if (!Number.isInteger(r.maxAttempts) || r.maxAttempts < 1) {
+    throw new TypeError('pocketsflow-webhooks: retry.maxAttempts must be an integer >= 1')
+  }
+  if (!(r.minDelayMs >= 0) || !(r.maxDelayMs >= r.minDelayMs) || !(r.factor >= 1)) {
+    throw new TypeError('pocketsflow-webhooks: retry needs 0 <= minDelayMs <= maxDelayMs and factor >= 1')
+  }
+  return r
+}
+
+/** Delay before retry number `retry` (1-based). */
+export function backoffDelay(retry: number, options: Required<RetryOptions>, random: () => number = Math.random): number {
+  const base = Math.min(options.maxDelayMs, options.minDelayMs * options.factor ** (retry - 1))
+  return options.jitter ? base / 2 + (base / 2) * random() : base
+}
+
+/** Calls a user hook without letting it break the pipeline. */
+export function callHook(logger: Logger, name: string, fn: (() => unknown) | undefined): void {
+  if (!fn) return
+  try {
+    const result = fn()
+    if (result instanceof Promise) result.catch((error: unknown) => logger.error({ err: error, hook: name }, `the ${name} hook threw`))
+  } catch (error) {
+    logger.error({ err: error, hook: name }, `the ${name} hook threw`)
+  }
+}
+
+/**
+ * Runs an event's handlers after the acknowledgement: the typed handler for its type, then the
+ * catch-all. Each one is retried on its own, so a retry never re-runs a handler that already
+ * succeeded. The run resolves to whether everything succeeded, and never rejects.
+ */
+export class Dispatcher {
+  readonly #options: DispatcherOptions
+  readonly #retry: Required<RetryOptions>
+  readonly #timeoutMs: number
+  /** Aborted by `stop()`: cuts waits short and aborts running attempts. */
+  readonly #stopping = new AbortController()
+
+  constructor(options: DispatcherOptions) {
+    this.#options = options
+    this.#retry = resolveRetry(options.retry)
+    const timeoutMs = options.timeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS
+    if (!(timeoutMs > 0)) throw new TypeError('pocketsflow-webhooks: "handlerTimeoutMs" must be > 0')
+    this.#timeoutMs = timeoutMs
+  }
+
+  /** Whether any handler would run for this event type. */
+  hasWork(type: string): boolean {
+    return this.#options.onEvent !== undefined || this.#options.handlers.has(type)
+  }
+
+  /** Stops retrying and aborts running attempts; used when close() runs out of time. */
+  stop(): void {
+    this.#stopping.abort(new WebhookReceiverClosedError())
+  }
+
+  async run(event: WebhookEvent): Promise<boolean> {
+    const started = Date.now()
+    const { handlers, onEvent, hooks, logger } = this.#options
+    let attempts = 0
+    let succeeded = true
+    const typed = handlers.get(event.type)
+    if (typed) {
+      const result = await this.#runHandler(event.type, typed, event)
+      attempts += result.attempts
+      succeeded &&= result.ok
+    }
+    if (onEvent) {
+      const result = await this.#runHandler('onEvent', onEvent, event)
+      attempts += result.attempts
+      succeeded &&= result.ok
+    }
+    if (succeeded) {
+      const durationMs = Date.now() - started
+      logger.debug({ eventId: event.id, type: event.type, attempts, durationMs }, 'webhook handled')
+      callHook(logger, 'handled', hooks.handled && (() => hooks.handled?.(event, { attempts, durationMs })))
+    }
+    return succeeded
+  }
+
+  async #runHandler(name: string, handler: EventHandler, event: WebhookEvent): Promise<{ ok: boolean; attempts: number }> {
+    const { logger, hooks, onError } = this.#options
+    const max = this.#retry.maxAttempts
+    let lastError: unknown
+    let attempt = 0
+    while (attempt < max) {
+      attempt++
+      if (this.#stopping.signal.aborted) {
+        lastError = this.#stopping.signal.reason
+        break
+      }
+      try {
+        await this.#attempt(handler, event, attempt)
+        return { ok: true, attempts: attempt }
+      } catch (error) {
+        lastError = error
+        const willRetry = attempt < max && !this.#stopping.signal.aborted
+        logger.warn(
+          { eventId: event.id, type: event.type, handler: name, attempt, willRetry, err: error },
+          'webhook handler attempt failed',
+        )
+        callHook(logger, 'failed', hooks.failed && (() => hooks.failed?.(error, event, { handler: name, attempt, willRetry })))
+        if (willRetry) await this.#sleep(backoffDelay(attempt, this.#retry))
+      }
+    }
+    const failure = new WebhookHandlerError(event, name, attempt, lastError)
+    logger.error({ eventId: event.id, type: event.type, handler: name, attempts: attempt, err: lastError }, 'webhook handling failed for good')
+    callHook(logger, 'onError', onError && (() => onError(failure, event)))
+    return { ok: false, attempts: attempt }
+  }
+
+  async #attempt(handler: EventHandler, event: WebhookEvent, attempt: number): Promise<void> {
+    const controller = new AbortController()
+    const stopping = this.#stopping.signal
+    const timer = setTimeout(() => controller.abort(new WebhookHandlerTimeoutError(this.#timeoutMs)), this.#timeoutMs)
+    const onStop = () => controller.abort(stopping.reason)
+    stopping.addEventListener('abort', onStop, { once: true })
+    const aborted = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true })
+    })
+    try {
+      const ctx: HandlerContext = { signal: controller.signal, attempt, logger: this.#options.logger }
+      // A handler that ignores its signal keeps running, but the dispatcher stops waiting for it.
+      await Promise.race([Promise.resolve().then(() => handler(event, ctx)), aborted])
+    } finally {
+      clearTimeout(timer)
+      stopping.removeEventListener('abort', onStop)
+      aborted.catch(() => {})
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    const stopping = this.#stopping.signal
+    return new Promise((resolve) => {
+      if (stopping.aborted) return resolve()
+      const timer = setTimeout(done, ms)
+      function done() {
+        clearTimeout(timer)
+        stopping.removeEventListener('abort', done)
+        resolve()
+      }
+      stopping.addEventListener('abort', done, { once: true })
+    })
+  }
+}

@@ -1,0 +1,37 @@
+import type { WebhookEvent } from './event.js'
+
+/** A handler attempt ran past its time limit. */
+export class WebhookHandlerTimeoutError extends Error {
+  override readonly name = 'WebhookHandlerTimeoutError'
+  constructor(readonly timeoutMs: number) {
+    super(`webhook handler did not finish within ${timeoutMs} ms`)
+  }
+}
+
+/** The receiver shut down before the event's handlers succeeded. */
+export class WebhookReceiverClosedError extends Error {
+  override readonly name = 'WebhookReceiverClosedError'
+  constructor() {
+    super('the webhook receiver closed before the handlers finished')
+  }
+}
+
+/**
+ * Handed to `onError` once an event's handling has failed for good: it carries the event, the
+ * number of attempts and the last error (`cause`), so one object is enough to log, alert or store.
+ */
+export class WebhookHandlerError<E extends WebhookEvent = WebhookEvent> extends Error {
+  override readonly name = 'WebhookHandlerError'
+  readonly event: E
+  readonly attempts: number
+  /** Which handler failed: the event type, or `onEvent` for the catch-all. */
+  readonly handler: string
+
+  constructor(event: E, handler: string, attempts: number, cause: unknown) {
+    const why = cause instanceof Error ? cause.message : String(cause)
+    super(`handling ${event.type} (${event.id}) failed after ${attempts} attempt(s) in ${handler}: ${why}`, { cause })
+    this.event = event
+    this.attempts = attempts
+    this.handler = handler
+  }
+}

@@ -1,0 +1,370 @@
+import type { CryptoBackend } from './crypto/backend.js'
+import { MemoryDedupeStore } from './dedupe/memory.js'
+import type { DedupeStore } from './dedupe/store.js'
+import { callHook, Dispatcher, type EventHandler, type ReceiverHooks, type RetryOptions } from './dispatch.js'
+import type { WebhookHandlerError } from './errors.js'
+import { assignEventId, type AnyEventFor, type EventOfType, type VerifiedEvent, type WebhookEvent } from './event.js'
+import {
+  canonicalPocketsflowType,
+  isPocketsflowEventType,
+  POCKETSFLOW_EVENT_ALIASES,
+  type PocketsflowEventAlias,
+  type PocketsflowEventType,
+} from './events/pocketsflow.js'
+import { isPocketbookEventType, type PocketbookEventType } from './events/pocketbook.js'
+import { resolveLogger } from './logger.js'
+import type { SignedHeaders } from './schemes/scheme.js'
+import type { Body, HeadersInput, Logger, Provider, RejectionReason, WebhookResponse } from './types.js'
+import { createVerifier, type VerifyResult } from './verify.js'
+
+export const DEFAULT_PATH = '/webhooks/pocketsflow'
+export const DEFAULT_BODY_LIMIT = 1024 * 1024
+
+type HandlerKey<P extends Provider> = P extends 'pocketsflow'
+  ? PocketsflowEventType | PocketsflowEventAlias
+  : P extends 'pocketbook'
+    ? PocketbookEventType
+    : string
+
+type CanonicalOf<K extends string> = K extends PocketsflowEventAlias ? (typeof POCKETSFLOW_EVENT_ALIASES)[K] : K
+
+/** Typed handlers per event type: `{ 'order.completed': async (event, ctx) => … }`. */
+export type HandlerMap<P extends Provider = 'pocketsflow'> = {
+  [K in HandlerKey<P>]?: EventHandler<EventOfType<P, CanonicalOf<K>>>
+}
+
+export interface WebhookReceiverOptions<P extends Provider = 'pocketsflow'> {
+  /** Signing secret, or several during a rotation. Required; empty or whitespace is a configuration error. */
+  secret: string | readonly string[] | undefined
+  /** Which sender's signature scheme (default `pocketsflow`). */
+  provider?: P
+  /** URL path the adapters answer on (default `/webhooks/pocketsflow`). */
+  path?: string
+  /** Seconds of clock difference allowed, both directions (default 300), or `false` to skip the check. */
+  tolerance?: number | false
+  /** Largest body accepted, in bytes (default 1 MiB); larger → 413. */
+  bodyLimit?: number
+  /**
+   * Handlers per event type. `customer.subscription.pause` and `customer.subscription.paused` are one
+   * event: register either key and it runs for both spellings (registering both is an error).
+   */
+  on?: HandlerMap<P>
+  /** Runs for every accepted event, unknown types included, after the typed handler. */
+  onEvent?: EventHandler<AnyEventFor<P>>
+  /** Called once an event's handler has failed its last attempt. */
+  onError?: (error: WebhookHandlerError<AnyEventFor<P>>, event: AnyEventFor<P>) => unknown
+  /** Retries of failed handler attempts (default 3 attempts, 1 s doubling, jittered), or `false`. */
+  retry?: RetryOptions | false
+  /** Time limit of one handler attempt in ms (default 30 000); its `ctx.signal` aborts then. */
+  handlerTimeoutMs?: number
+  /** Where seen event ids are kept (default: in memory, 7 days, 50 000 ids), or `false` for no dedupe. */
+  dedupe?: DedupeStore | false
+  /** Chooses the idempotency key (default: the sender's event id, or a SHA-256 of the raw body). */
+  idempotencyKey?: (event: AnyEventFor<P>) => string
+  /** pino-compatible logger (default: warnings and errors to the console), or `false` for silence. */
+  logger?: Logger | false
+  hooks?: ReceiverHooks<AnyEventFor<P>>
+  /** Clock in epoch milliseconds, for tests. */
+  now?: () => number
+}
+
+/** What an adapter does with one request: send `response`, then call `after` (if present) once it is sent. */
+export interface ReceiverResult {
+  readonly response: WebhookResponse
+  readonly reason?: RejectionReason
+  /** The verified event, for adapters that expose it (request decorations, ctx.state, guards). */
+  readonly event?: WebhookEvent
+  /**
+   * The handlers' work. Call it after the response is on the wire, or when the connection closed
+   * first: the event is authentic and acknowledged or not, it has to be processed. Never rejects.
+   */
+  readonly after?: () => Promise<void>
+}
+
+export interface WebhookRequest {
+  readonly method: string | undefined
+  readonly headers: HeadersInput
+  readonly body: Body
+}
+
+export interface WebhookReceiver {
+  readonly provider: Provider
+  readonly path: string
+  readonly bodyLimit: number
+  /** Whether a request URL (path and optional query string) is this receiver's. */
+  matchesPath(url: string | undefined): boolean
+  /** Everything decidable before reading the body: method, shutdown, headers. `undefined` = read the body. */
+  precheck(request: Omit<WebhookRequest, 'body'>): ReceiverResult | undefined
+  /** The whole pipeline for one request. Never throws. */
+  handle(request: WebhookRequest): Promise<ReceiverResult>
+  /** A response for a problem the adapter found (oversized or unreadable body, misconfiguration). */
+  reject(reason: RejectionReason, detail?: string): ReceiverResult
+  /** Stops accepting (503) and waits for in-flight handlers; after `timeoutMs` they are abandoned. */
+  close(options?: { timeoutMs?: number }): Promise<void>
+}
+
+const STATUS: Readonly<Record<RejectionReason, number>> = {
+  missing_signature: 401,
+  invalid_signature_header: 401,
+  duplicate_header: 401,
+  signature_mismatch: 401,
+  missing_timestamp: 401,
+  invalid_timestamp: 401,
+  timestamp_too_old: 401,
+  timestamp_in_future: 401,
+  missing_webhook_id: 401,
+  event_type_mismatch: 401,
+  malformed_json: 400,
+  invalid_payload: 400,
+  missing_event_type: 400,
+  body_unreadable: 400,
+  method_not_allowed: 405,
+  body_too_large: 413,
+  closed: 503,
+  store_unavailable: 503,
+  configuration_error: 500,
+}
+
+/** The HTTP status for a rejection reason: the one table every adapter answers from. */
+export function statusForReason(reason: RejectionReason): number {
+  return STATUS[reason] ?? 400
+}
+
+const JSON_HEADERS = Object.freeze({ 'content-type': 'application/json; charset=utf-8' })
+
+function response(status: number, body: string, extra?: Record<string, string>): WebhookResponse {
+  return Object.freeze({ status, headers: extra ? Object.freeze({ ...JSON_HEADERS, ...extra }) : JSON_HEADERS, body })
+}
+
+// Bodies are deliberately generic: the precise reason goes to the logs, never to the sender.
+const ACCEPTED = response(200, '{"received":true}')
+const DUPLICATE = response(200, '{"received":true,"duplicate":true}')
+const RESPONSES: Readonly<Record<number, WebhookResponse>> = {
+  400: response(400, '{"error":"invalid payload"}'),
+  401: response(401, '{"error":"invalid signature"}'),
+  405: response(405, '{"error":"method not allowed"}', { allow: 'POST' }),
+  413: response(413, '{"error":"payload too large"}'),
+  500: response(500, '{"error":"webhook receiver misconfigured"}'),
+  503: response(503, '{"error":"temporarily unavailable"}', { 'retry-after': '5' }),
+}
+
+const HINTS: Partial<Record<RejectionReason, string>> = {
+  timestamp_too_old:
+    'the delivery is older than the tolerance: a replay, or a clock difference (widen `tolerance` if clocks are skewed)',
+  timestamp_in_future: 'the delivery is dated in the future: usually a clock difference (check NTP, or widen `tolerance`)',
+  signature_mismatch:
+    'no configured secret matches: wrong secret, or the body was changed (parsed and re-serialized) before verification',
+  event_type_mismatch: 'the event header names another type than the signed body: the header was altered',
+}
+
+function normalisePath(path: string): string {
+  if (typeof path !== 'string' || !path.startsWith('/')) {
+    throw new TypeError(`pocketsflow-webhooks: "path" must start with "/", got ${JSON.stringify(path)}`)
+  }
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
+}
+
+function buildHandlerMap(provider: Provider, on: Record<string, unknown> | undefined, logger: Logger): Map<string, EventHandler> {
+  const map = new Map<string, EventHandler>()
+  if (on === undefined) return map
+  if (on === null || typeof on !== 'object') throw new TypeError('pocketsflow-webhooks: "on" must be an object of handlers')
+  const registeredAs = new Map<string, string>()
+  for (const key of Object.keys(on)) {
+    const handler = on[key]
+    if (handler === undefined) continue
+    if (typeof handler !== 'function') throw new TypeError(`pocketsflow-webhooks: on[${JSON.stringify(key)}] must be a function`)
+    const type = provider === 'pocketsflow' ? canonicalPocketsflowType(key) : key
+    const other = registeredAs.get(type)
+    if (other !== undefined) {
+      throw new TypeError(
+        `pocketsflow-webhooks: on[${JSON.stringify(other)}] and on[${JSON.stringify(key)}] are the same event (${type}); register one handler`,
+      )
+    }
+    registeredAs.set(type, key)
+    map.set(type, handler as EventHandler)
+    const known = provider === 'pocketsflow' ? isPocketsflowEventType(type) : provider === 'pocketbook' ? isPocketbookEventType(type) : true
+    if (!known) {
+      logger.warn({ type: key }, `on[${JSON.stringify(key)}] is not a known ${provider} event type; it runs only if one arrives with exactly that type`)
+    }
+  }
+  return map
+}
+
+/** The framework-free pipeline, parameterised by the crypto backend (node:crypto or Web Crypto). */
+export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
+  backend: CryptoBackend<Key>,
+  options: WebhookReceiverOptions<P>,
+): WebhookReceiver {
+  if (options === null || typeof options !== 'object') throw new TypeError('pocketsflow-webhooks: options are required')
+  const logger = resolveLogger(options.logger)
+  const verifier = createVerifier(backend, options)
+  const provider = verifier.provider
+  const path = normalisePath(options.path ?? DEFAULT_PATH)
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT
+  if (!Number.isInteger(bodyLimit) || bodyLimit < 1) throw new TypeError('pocketsflow-webhooks: "bodyLimit" must be a positive integer')
+  const hooks = (options.hooks ?? {}) as ReceiverHooks
+  const store: DedupeStore | undefined =
+    options.dedupe === false ? undefined : (options.dedupe ?? new MemoryDedupeStore({ ...(options.now ? { now: options.now } : {}) }))
+  const idempotencyKey = options.idempotencyKey as ((event: WebhookEvent) => unknown) | undefined
+  const dispatcher = new Dispatcher({
+    handlers: buildHandlerMap(provider, options.on as Record<string, unknown> | undefined, logger),
+    onEvent: options.onEvent as EventHandler | undefined,
+    onError: options.onError as ((error: WebhookHandlerError, event: WebhookEvent) => unknown) | undefined,
+    retry: options.retry,
+    timeoutMs: options.handlerTimeoutMs,
+    logger,
+    hooks,
+  })
+
+  let closing = false
+  let inFlight = 0
+  let idle: (() => void)[] = []
+
+  function settle(): void {
+    inFlight--
+    if (inFlight === 0 && idle.length > 0) {
+      const waiting = idle
+      idle = []
+      for (const resolve of waiting) resolve()
+    }
+  }
+
+  function reject(reason: RejectionReason, detail?: string, skewSeconds?: number): ReceiverResult {
+    const status = statusForReason(reason)
+    const info = skewSeconds === undefined ? { reason, status } : { reason, status, skewSeconds }
+    const hint = detail ?? HINTS[reason]
+    const log = { provider, ...info, ...(hint ? { hint } : {}) }
+    if (status === 500) logger.error(log, `webhook receiver misconfigured: ${detail ?? reason}`)
+    else if (status === 405) logger.debug(log, 'webhook delivery rejected: method not allowed')
+    else logger.warn(log, `webhook delivery rejected: ${reason}`)
+    callHook(logger, 'rejected', hooks.rejected && (() => hooks.rejected?.(info)))
+    return { response: RESPONSES[status] ?? (RESPONSES[400] as WebhookResponse), reason }
+  }
+
+  function precheck(request: Omit<WebhookRequest, 'body'>): ReceiverResult | undefined {
+    if (request.method !== 'POST') return reject('method_not_allowed')
+    if (closing) return reject('closed')
+    return undefined
+  }
+
+  async function accept(result: VerifyResult): Promise<ReceiverResult> {
+    if (!result.ok) return reject(result.reason, undefined, result.skewSeconds)
+    const event = result.event as VerifiedEvent
+    if (idempotencyKey) {
+      try {
+        const key = idempotencyKey(event)
+        if (typeof key !== 'string' || key === '') throw new TypeError(`returned ${JSON.stringify(key)}, not a non-empty string`)
+        assignEventId(event, key)
+      } catch (error) {
+        // The payload is the sender's: a key function that can't cope with it must not cost the event.
+        logger.warn({ err: error, type: event.type, eventId: event.id }, 'idempotencyKey failed; using the default key')
+      }
+    }
+    const key = event.id
+    if (store) {
+      let claimed: boolean
+      try {
+        claimed = await store.claim(key)
+      } catch (error) {
+        logger.error({ err: error, eventId: key, type: event.type }, 'dedupe store unavailable: answering 503')
+        return reject('store_unavailable')
+      }
+      if (!claimed) {
+        logger.info({ eventId: key, type: event.type }, 'duplicate webhook delivery acknowledged, not processed again')
+        callHook(logger, 'duplicate', hooks.duplicate && (() => hooks.duplicate?.(event)))
+        return { response: DUPLICATE, event }
+      }
+    }
+    inFlight++
+    logger.debug({ eventId: key, type: event.type }, 'webhook accepted')
+    callHook(logger, 'accepted', hooks.accepted && (() => hooks.accepted?.(event)))
+    let started = false
+    const after = async (): Promise<void> => {
+      if (started) return
+      started = true
+      try {
+        const handled = await dispatcher.run(event)
+        if (store) {
+          try {
+            await (handled ? store.complete(key) : store.release(key))
+          } catch (error) {
+            logger.error({ err: error, eventId: key }, `dedupe store failed to ${handled ? 'complete' : 'release'} the event`)
+          }
+        }
+      } finally {
+        settle()
+      }
+    }
+    return { response: ACCEPTED, event, after }
+  }
+
+  return {
+    provider,
+    path,
+    bodyLimit,
+    matchesPath(url) {
+      if (typeof url !== 'string') return false
+      const q = url.indexOf('?')
+      const p = q < 0 ? url : url.slice(0, q)
+      return p === path || (p.length === path.length + 1 && p.endsWith('/') && p.startsWith(path))
+    },
+    precheck(request) {
+      const early = precheck(request)
+      if (early) return early
+      const check = verifier.checkHeaders(request.headers)
+      return check.ok ? undefined : reject(check.reason, undefined, check.skewSeconds)
+    },
+    async handle(request) {
+      try {
+        const early = precheck(request)
+        if (early) return early
+        const body = request.body
+        const size = typeof body === 'string' ? byteLength(body) : body?.byteLength
+        if (size !== undefined && size > bodyLimit) return reject('body_too_large')
+        return await accept(await verifier.verify(request.headers, body))
+      } catch (error) {
+        // Unreachable by design; if it happens the delivery was not accepted, so 503 lets it be re-sent.
+        logger.error({ err: error }, 'unexpected error in the webhook receiver')
+        return reject('store_unavailable')
+      }
+    },
+    reject: (reason, detail) => reject(reason, detail),
+    async close(closeOptions) {
+      closing = true
+      if (inFlight > 0) {
+        const drained = new Promise<void>((resolve) => idle.push(resolve))
+        const timeoutMs = closeOptions?.timeoutMs
+        if (timeoutMs === undefined) await drained
+        else {
+          let timer: ReturnType<typeof setTimeout> | undefined
+          const timedOut = new Promise<'timeout'>((resolve) => {
+            timer = setTimeout(() => resolve('timeout'), timeoutMs)
+          })
+          if ((await Promise.race([drained, timedOut])) === 'timeout') {
+            dispatcher.stop()
+            await drained
+          }
+          clearTimeout(timer)
+        }
+      }
+      await store?.close?.()
+    },
+  }
+}
+
+function byteLength(text: string): number {
+  // Exact UTF-8 length without allocating: only reached for string bodies, which adapters rarely pass.
+  let bytes = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x80) bytes += 1
+    else if (c < 0x800) bytes += 2
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      bytes += 4
+      i++
+    } else bytes += 3
+  }
+  return bytes
+}
+
+export type { SignedHeaders }

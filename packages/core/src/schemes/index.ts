@@ -1,0 +1,22 @@
+import type { Provider } from '../types.js'
+import { pocketbookScheme } from './pocketbook.js'
+import { pocketsflowScheme } from './pocketsflow.js'
+import type { Scheme } from './scheme.js'
+import { standardWebhooksScheme } from './standard-webhooks.js'
+
+export const PROVIDERS: readonly Provider[] = ['pocketsflow', 'pocketbook', 'standard-webhooks']
+
+export function schemeFor(provider: unknown = 'pocketsflow'): Scheme {
+  switch (provider) {
+    case 'pocketsflow':
+      return pocketsflowScheme
+    case 'pocketbook':
+      return pocketbookScheme
+    case 'standard-webhooks':
+      return standardWebhooksScheme
+    default:
+      throw new TypeError(
+        `pocketsflow-webhooks: unknown provider ${JSON.stringify(provider)}; expected one of ${PROVIDERS.join(', ')}`,
+      )
+  }
+}

@@ -1,0 +1,40 @@
+// Everything both entry points export that does not depend on the crypto backend.
+export type { Body, HeadersInput, HeaderValue, Logger, Provider, RejectionReason, WebhookResponse } from './types.js'
+export type {
+  AnyEventFor,
+  EventOfType,
+  PocketbookEvent,
+  PocketsflowEvent,
+  StandardWebhooksEvent,
+  UnknownPocketbookEvent,
+  UnknownPocketsflowEvent,
+  VerificationDetail,
+  WebhookEvent,
+} from './event.js'
+export { isEventType } from './event.js'
+export * from './events/pocketsflow.js'
+export * from './events/pocketbook.js'
+export { WebhookHandlerError, WebhookHandlerTimeoutError, WebhookReceiverClosedError } from './errors.js'
+export type { DedupeStore } from './dedupe/store.js'
+export {
+  DEFAULT_DEDUPE_MAX_ENTRIES,
+  DEFAULT_DEDUPE_TTL_MS,
+  MemoryDedupeStore,
+  type MemoryDedupeStoreOptions,
+} from './dedupe/memory.js'
+export { backoffDelay, DEFAULT_HANDLER_TIMEOUT_MS } from './dispatch.js'
+export type { EventHandler, HandlerContext, ReceiverHooks, RetryOptions } from './dispatch.js'
+export {
+  DEFAULT_BODY_LIMIT,
+  DEFAULT_PATH,
+  statusForReason,
+  type HandlerMap,
+  type ReceiverResult,
+  type WebhookReceiver,
+  type WebhookReceiverOptions,
+  type WebhookRequest,
+} from './receiver.js'
+export type { HeaderCheck, Verifier, VerifyOptions, VerifyResult } from './verify.js'
+export type { SignOptions } from './sign.js'
+export { DEFAULT_TOLERANCE_SECONDS } from './timestamp.js'
+export { consoleLogger, silentLogger } from './logger.js'

@@ -1,0 +1,51 @@
+// Checks the published build, not the sources: run `pnpm build` first (the test command does).
+import { existsSync, readFileSync } from 'node:fs'
+import { builtinModules, createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+
+const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist')
+const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]))
+
+/** Every module specifier reachable from an entry file, following relative imports. */
+function reachableImports(entry: string): string[] {
+  const seen = new Set<string>()
+  const external: string[] = []
+  const visit = (file: string) => {
+    if (seen.has(file)) return
+    seen.add(file)
+    const source = readFileSync(file, 'utf8')
+    for (const match of source.matchAll(/(?:from\s*|import\s*\(\s*|require\(\s*|^import\s+)['"]([^'"]+)['"]/gm)) {
+      const spec = match[1] as string
+      if (spec.startsWith('.')) visit(join(dirname(file), spec))
+      else external.push(spec)
+    }
+  }
+  visit(join(dist, entry))
+  return external
+}
+
+describe('published build', () => {
+  it('exists (run `pnpm build`)', () => {
+    expect(existsSync(join(dist, 'index.js')), 'packages/core/dist is missing: run `pnpm build` first').toBe(true)
+  })
+
+  it.each(['web.js', 'web.cjs', 'testing.js', 'testing.cjs'])('%s loads no Node.js built-in (Edge runtime safe)', (entry) => {
+    const imports = reachableImports(entry)
+    expect(imports.filter((spec) => builtins.has(spec))).toEqual([])
+  })
+
+  it('the Node entry uses node:crypto', () => {
+    expect(reachableImports('index.js')).toContain('node:crypto')
+  })
+
+  it('works from CommonJS and ESM alike', async () => {
+    const require = createRequire(import.meta.url)
+    const cjs = require(join(dist, 'index.cjs')) as typeof import('../src/index.js')
+    const esm = (await import(join(dist, 'index.js'))) as typeof import('../src/index.js')
+    const body = '{"event":"order.completed"}'
+    const headers = await esm.signWebhook({ secret: 'whsec_x', body })
+    expect(await cjs.verifyWebhook({ secret: 'whsec_x', headers, body })).toMatchObject({ ok: true })
+  })
+})
