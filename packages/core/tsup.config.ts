@@ -4,6 +4,7 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     web: 'src/web.ts',
+    node: 'src/node.ts',
     testing: 'src/testing/index.ts',
   },
   format: ['esm', 'cjs'],

@@ -31,9 +31,14 @@ describe('published build', () => {
     expect(existsSync(join(dist, 'index.js')), 'packages/core/dist is missing: run `pnpm build` first').toBe(true)
   })
 
-  it.each(['web.js', 'web.cjs', 'testing.js', 'testing.cjs'])('%s loads no Node.js built-in (Edge runtime safe)', (entry) => {
-    const imports = reachableImports(entry)
-    expect(imports.filter((spec) => builtins.has(spec))).toEqual([])
+  it.each(['web.js', 'web.cjs', 'testing.js', 'testing.cjs'])('%s imports nothing at all: no Node.js built-in, no Node-only package (Edge runtime safe)', (entry) => {
+    expect(reachableImports(entry)).toEqual([])
+  })
+
+  it('the Node http glue is a separate entry, the only one that loads raw-body', () => {
+    expect(reachableImports('node.js')).toContain('raw-body')
+    expect(reachableImports('index.js')).not.toContain('raw-body')
+    expect(builtins.has('node:crypto')).toBe(true)
   })
 
   it('the Node entry uses node:crypto', () => {

@@ -1,0 +1,75 @@
+// Node.js http glue shared by the adapters that sit on IncomingMessage/ServerResponse (Express,
+// Koa, Next.js Pages Router, NestJS on Express): reading the raw bytes, sending the answer, and
+// running the handlers once the answer is out. Framework specifics stay in the adapters.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import getRawBody from 'raw-body'
+import type { ReceiverResult, WebhookReceiver } from './receiver.js'
+import type { Body } from './types.js'
+
+export interface NodeRequestInput {
+  readonly req: IncomingMessage
+  /** Raw bytes that a body parser mounted earlier kept (e.g. `req.rawBody` from a `verify` hook). */
+  readonly rawBody?: Body | undefined
+  /** The adapter knows a body parser already consumed the stream (e.g. Express's `req._body`). */
+  readonly consumed?: boolean
+  /** How to mount the adapter correctly: ends the configuration error when the body is gone. */
+  readonly mountAdvice?: string
+}
+
+/**
+ * Reads the raw body (capped at the receiver's `bodyLimit`) and runs the receiver. Never throws.
+ * When another parser already consumed the stream without keeping the bytes, the answer is a
+ * configuration error (500) that says how to mount the adapter: never a silent 401, never a hang,
+ * never a re-serialized body.
+ */
+export async function receiveNodeRequest(receiver: WebhookReceiver, input: NodeRequestInput): Promise<ReceiverResult> {
+  const { req } = input
+  const advice = input.mountAdvice ?? 'run the webhook handler before any body parser, or keep the raw body bytes and pass them as rawBody'
+  const early = receiver.precheck({ method: req.method, headers: req.headers })
+  if (early) return early
+  let body: Body
+  if (input.rawBody !== undefined && input.rawBody !== null) {
+    body = input.rawBody
+  } else if (input.consumed || req.readableEnded) {
+    return receiver.reject('configuration_error', `the request body was read by another body parser before the webhook handler, and its raw bytes were not kept: ${advice}`)
+  } else {
+    try {
+      body = await getRawBody(req, { limit: receiver.bodyLimit, length: req.headers['content-length'] })
+    } catch (error) {
+      const type = (error as { type?: string }).type
+      if (type === 'entity.too.large') return receiver.reject('body_too_large')
+      if (type === 'stream.not.readable' || type === 'stream.encoding.set') {
+        return receiver.reject('configuration_error', `the request stream was already read or decoded by other middleware: ${advice}`)
+      }
+      return receiver.reject('body_unreadable')
+    }
+  }
+  return receiver.handle({ method: req.method, headers: req.headers, body })
+}
+
+/**
+ * Runs `result.after` once the response has been sent, or the client went away first: either way
+ * exactly once, and never before the response is on the wire.
+ */
+export function afterResponse(res: ServerResponse, result: ReceiverResult): void {
+  const after = result.after
+  if (!after) return
+  if (res.writableFinished || res.destroyed) void after()
+  else res.once('close', () => void after())
+}
+
+/** Writes the receiver's answer on a Node response and schedules the handlers after it. */
+export function sendNodeResponse(req: IncomingMessage, res: ServerResponse, result: ReceiverResult): void {
+  afterResponse(res, result)
+  if (res.headersSent) {
+    res.end()
+    return
+  }
+  const { status, headers, body } = result.response
+  res.statusCode = status
+  for (const name in headers) res.setHeader(name, headers[name] as string)
+  // A request whose body was not read (rejected from its headers, or too large) would otherwise
+  // have to be drained to keep the connection alive; closing it is cheaper and safer.
+  if (!req.complete) res.setHeader('connection', 'close')
+  res.end(body)
+}
