@@ -1,0 +1,53 @@
+import { createWebhookReceiver, type Provider, type WebhookReceiver, type WebhookReceiverOptions } from '@pocketsflow-webhooks/core'
+import { receiveNodeRequest, sendNodeResponse } from '@pocketsflow-webhooks/core/node'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+
+export type PocketsflowWebhookOptions<P extends Provider = 'pocketsflow'> = WebhookReceiverOptions<P>
+
+/** Express middleware (4 and 5) with the receiver attached, for shutdown and inspection. */
+export interface PocketsflowWebhookMiddleware {
+  (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void
+  readonly receiver: WebhookReceiver
+  /** Stops accepting deliveries (503) and waits for running handlers. */
+  close(options?: { timeoutMs?: number }): Promise<void>
+}
+
+const MOUNT_ADVICE =
+  'mount app.use(pocketsflowWebhook(...)) before express.json() / bodyParser, or keep the raw bytes with ' +
+  'express.json({ verify: (req, res, buf) => { req.rawBody = buf } })'
+
+interface ExpressRequest extends IncomingMessage {
+  /** Set by a `verify` hook that kept the raw bytes. */
+  rawBody?: Buffer | string
+  /** body-parser's marker that it consumed the stream. */
+  _body?: boolean
+}
+
+/**
+ * `app.use(pocketsflowWebhook({ secret, on }))`: answers POSTs on its path (default
+ * `/webhooks/pocketsflow`, relative to where it is mounted) and passes every other request on.
+ */
+export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: PocketsflowWebhookOptions<P>): PocketsflowWebhookMiddleware {
+  const receiver = createWebhookReceiver(options)
+  const middleware = (req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void): void => {
+    if (!receiver.matchesPath(req.url)) return next()
+    receiveNodeRequest(receiver, { req, rawBody: req.rawBody, consumed: req._body === true, mountAdvice: MOUNT_ADVICE }).then(
+      (result) => sendNodeResponse(req, res, result),
+      next,
+    )
+  }
+  return Object.assign(middleware, { receiver, close: receiver.close })
+}
+
+export { MemoryDedupeStore, WebhookHandlerError } from '@pocketsflow-webhooks/core'
+export type {
+  AnyEventFor,
+  DedupeStore,
+  EventHandler,
+  HandlerContext,
+  PocketsflowEvent,
+  Provider,
+  ReceiverHooks,
+  RetryOptions,
+  WebhookEvent,
+} from '@pocketsflow-webhooks/core'
