@@ -3,6 +3,21 @@ import type { Logger } from './types.js'
 const noop = () => {}
 export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error: noop }
 
+/** One line per record: `[pocketsflow-webhooks] message {"reason":…}`, with an error's stack after it. */
+function line(write: (...args: unknown[]) => void) {
+  return (obj: object, msg?: string) => {
+    const { err, ...rest } = obj as { err?: unknown }
+    let fields = ''
+    try {
+      fields = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : ''
+    } catch {
+      fields = ' [fields not serializable]'
+    }
+    if (err === undefined) write(`[pocketsflow-webhooks] ${msg ?? ''}${fields}`)
+    else write(`[pocketsflow-webhooks] ${msg ?? ''}${fields}`, err)
+  }
+}
+
 /**
  * Without a logger, rejections and failures still reach the console: a silently rejected
  * Pocketsflow event is never re-sent, so whoever runs the receiver has to be able to see it.
@@ -10,8 +25,8 @@ export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error
 export const consoleLogger: Logger = {
   debug: noop,
   info: noop,
-  warn: (obj, msg) => console.warn(`[pocketsflow-webhooks] ${msg ?? ''}`, obj),
-  error: (obj, msg) => console.error(`[pocketsflow-webhooks] ${msg ?? ''}`, obj),
+  warn: line((...args) => console.warn(...args)),
+  error: line((...args) => console.error(...args)),
 }
 
 export function resolveLogger(logger: Logger | false | undefined): Logger {
