@@ -50,6 +50,8 @@ export interface DispatcherOptions {
 }
 
 export const DEFAULT_HANDLER_TIMEOUT_MS = 30_000
+/** setTimeout's limit: a longer delay fires after 1 ms instead, so longer values are refused. */
+export const MAX_TIMER_MS = 2_147_483_647
 const DEFAULT_RETRY: Required<RetryOptions> = {
   maxAttempts: 3,
   minDelayMs: 1000,
@@ -64,8 +66,10 @@ function resolveRetry(retry: RetryOptions | false | undefined): Required<RetryOp
   if (!Number.isInteger(r.maxAttempts) || r.maxAttempts < 1) {
     throw new TypeError('pocketsflow-webhooks: retry.maxAttempts must be an integer >= 1')
   }
-  if (!(r.minDelayMs >= 0) || !(r.maxDelayMs >= r.minDelayMs) || !(r.factor >= 1)) {
-    throw new TypeError('pocketsflow-webhooks: retry needs 0 <= minDelayMs <= maxDelayMs and factor >= 1')
+  if (!(r.minDelayMs >= 0) || !(r.maxDelayMs >= r.minDelayMs) || !(r.maxDelayMs <= MAX_TIMER_MS) || !(r.factor >= 1)) {
+    throw new TypeError(
+      `pocketsflow-webhooks: retry needs 0 <= minDelayMs <= maxDelayMs <= ${MAX_TIMER_MS} and factor >= 1`,
+    )
   }
   return r
 }
@@ -95,26 +99,30 @@ export function callHook(logger: Logger, name: string, fn: (() => unknown) | und
 export class Dispatcher {
   readonly #options: DispatcherOptions
   readonly #retry: Required<RetryOptions>
+  /** Per attempt, or Infinity for none. */
   readonly #timeoutMs: number
-  /** Aborted by `stop()`: cuts waits short and aborts running attempts. */
-  readonly #stopping = new AbortController()
+  #stopped = false
+  // Running attempts and retry waits, so stop() can cut them short (one listener each, not one
+  // per attempt on a shared signal).
+  readonly #running = new Set<AbortController>()
+  readonly #waiting = new Set<() => void>()
 
   constructor(options: DispatcherOptions) {
     this.#options = options
     this.#retry = resolveRetry(options.retry)
     const timeoutMs = options.timeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS
-    if (!(timeoutMs > 0)) throw new TypeError('pocketsflow-webhooks: "handlerTimeoutMs" must be > 0')
+    if (!(timeoutMs > 0) || (timeoutMs > MAX_TIMER_MS && timeoutMs !== Infinity)) {
+      throw new TypeError(`pocketsflow-webhooks: "handlerTimeoutMs" must be > 0 and <= ${MAX_TIMER_MS}, or Infinity for no limit`)
+    }
     this.#timeoutMs = timeoutMs
-  }
-
-  /** Whether any handler would run for this event type. */
-  hasWork(type: string): boolean {
-    return this.#options.onEvent !== undefined || this.#options.handlers.has(type)
   }
 
   /** Stops retrying and aborts running attempts; used when close() runs out of time. */
   stop(): void {
-    this.#stopping.abort(new WebhookReceiverClosedError())
+    this.#stopped = true
+    const reason = new WebhookReceiverClosedError()
+    for (const controller of this.#running) controller.abort(reason)
+    for (const wake of this.#waiting) wake()
   }
 
   async run(event: WebhookEvent): Promise<boolean> {
@@ -145,64 +153,65 @@ export class Dispatcher {
     const { logger, hooks, onError } = this.#options
     const max = this.#retry.maxAttempts
     let lastError: unknown
-    let attempt = 0
-    while (attempt < max) {
-      attempt++
-      if (this.#stopping.signal.aborted) {
-        lastError = this.#stopping.signal.reason
+    let attempts = 0
+    while (attempts < max) {
+      if (this.#stopped) {
+        lastError = new WebhookReceiverClosedError()
         break
       }
+      attempts++
       try {
-        await this.#attempt(handler, event, attempt)
-        return { ok: true, attempts: attempt }
+        await this.#attempt(handler, event, attempts)
+        return { ok: true, attempts }
       } catch (error) {
         lastError = error
-        const willRetry = attempt < max && !this.#stopping.signal.aborted
+        const willRetry = attempts < max && !this.#stopped
         logger.warn(
-          { eventId: event.id, type: event.type, handler: name, attempt, willRetry, err: error },
+          { eventId: event.id, type: event.type, handler: name, attempt: attempts, willRetry, err: error },
           'webhook handler attempt failed',
         )
+        const attempt = attempts
         callHook(logger, 'failed', hooks.failed && (() => hooks.failed?.(error, event, { handler: name, attempt, willRetry })))
-        if (willRetry) await this.#sleep(backoffDelay(attempt, this.#retry))
+        if (willRetry) await this.#sleep(backoffDelay(attempts, this.#retry))
       }
     }
-    const failure = new WebhookHandlerError(event, name, attempt, lastError)
-    logger.error({ eventId: event.id, type: event.type, handler: name, attempts: attempt, err: lastError }, 'webhook handling failed for good')
+    const failure = new WebhookHandlerError(event, name, attempts, lastError)
+    logger.error({ eventId: event.id, type: event.type, handler: name, attempts, err: lastError }, 'webhook handling failed for good')
     callHook(logger, 'onError', onError && (() => onError(failure, event)))
-    return { ok: false, attempts: attempt }
+    return { ok: false, attempts }
   }
 
   async #attempt(handler: EventHandler, event: WebhookEvent, attempt: number): Promise<void> {
     const controller = new AbortController()
-    const stopping = this.#stopping.signal
-    const timer = setTimeout(() => controller.abort(new WebhookHandlerTimeoutError(this.#timeoutMs)), this.#timeoutMs)
-    const onStop = () => controller.abort(stopping.reason)
-    stopping.addEventListener('abort', onStop, { once: true })
+    this.#running.add(controller)
+    const timer =
+      this.#timeoutMs === Infinity
+        ? undefined
+        : setTimeout(() => controller.abort(new WebhookHandlerTimeoutError(this.#timeoutMs)), this.#timeoutMs)
     const aborted = new Promise<never>((_, reject) => {
       controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true })
     })
+    aborted.catch(() => {})
     try {
       const ctx: HandlerContext = { signal: controller.signal, attempt, logger: this.#options.logger }
       // A handler that ignores its signal keeps running, but the dispatcher stops waiting for it.
       await Promise.race([Promise.resolve().then(() => handler(event, ctx)), aborted])
     } finally {
       clearTimeout(timer)
-      stopping.removeEventListener('abort', onStop)
-      aborted.catch(() => {})
+      this.#running.delete(controller)
     }
   }
 
   #sleep(ms: number): Promise<void> {
-    const stopping = this.#stopping.signal
     return new Promise((resolve) => {
-      if (stopping.aborted) return resolve()
-      const timer = setTimeout(done, ms)
-      function done() {
+      if (this.#stopped) return resolve()
+      const wake = () => {
         clearTimeout(timer)
-        stopping.removeEventListener('abort', done)
+        this.#waiting.delete(wake)
         resolve()
       }
-      stopping.addEventListener('abort', done, { once: true })
+      const timer = setTimeout(wake, ms)
+      this.#waiting.add(wake)
     })
   }
 }

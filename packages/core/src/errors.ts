@@ -28,10 +28,19 @@ export class WebhookHandlerError<E extends WebhookEvent = WebhookEvent> extends 
   readonly handler: string
 
   constructor(event: E, handler: string, attempts: number, cause: unknown) {
-    const why = cause instanceof Error ? cause.message : String(cause)
+    const why = describeThrown(cause)
     super(`handling ${event.type} (${event.id}) failed after ${attempts} attempt(s) in ${handler}: ${why}`, { cause })
     this.event = event
     this.attempts = attempts
     this.handler = handler
+  }
+}
+
+/** A short description of anything a handler can throw, including values String() chokes on. */
+export function describeThrown(value: unknown): string {
+  try {
+    return value instanceof Error ? value.message : String(value)
+  } catch {
+    return 'a thrown value that cannot be printed'
   }
 }

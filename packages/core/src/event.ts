@@ -1,8 +1,11 @@
 import type { PocketbookEnvelope, PocketbookEventDataMap, PocketbookEventType } from './events/pocketbook.js'
-import type {
-  PocketsflowCommonFields,
-  PocketsflowEventDataMap,
-  PocketsflowEventType,
+import {
+  canonicalPocketsflowType,
+  type POCKETSFLOW_EVENT_ALIASES,
+  type PocketsflowCommonFields,
+  type PocketsflowEventAlias,
+  type PocketsflowEventDataMap,
+  type PocketsflowEventType,
 } from './events/pocketsflow.js'
 import type { Provider } from './types.js'
 
@@ -74,85 +77,78 @@ export type EventOfType<P extends Provider, T extends string> = P extends 'pocke
       : UnknownPocketbookEvent
     : StandardWebhooksEvent
 
+/** The type names `isEventType` accepts for an event: known types and their aliases. */
+export type EventTypeName<E> = E extends { readonly provider: 'pocketsflow' }
+  ? PocketsflowEventType | PocketsflowEventAlias
+  : E extends { readonly provider: 'pocketbook' }
+    ? PocketbookEventType
+    : string
+
+type Canonical<T extends string> = T extends PocketsflowEventAlias ? (typeof POCKETSFLOW_EVENT_ALIASES)[T] : T
+
 /**
  * Narrows an event to one type, for `onEvent` handlers:
  * `if (isEventType(event, 'order.completed')) event.data.customer.email`.
+ * Either spelling of the paused event matches it.
  */
-export function isEventType<E extends WebhookEvent, T extends E['type']>(event: E, type: T): event is Extract<E, { readonly type: T }> {
-  return event.type === type
+export function isEventType<E extends WebhookEvent, T extends EventTypeName<E>>(
+  event: E,
+  type: T,
+): event is Extract<E, { readonly type: Canonical<T> }> {
+  return event.type === (event.provider === 'pocketsflow' ? canonicalPocketsflowType(type) : type)
 }
 
-// Lets the receiver put a user-chosen idempotency key on an event without making `id` writable.
-export let assignEventId: (event: VerifiedEvent, id: string) => void
+const SET_ID = Symbol('pocketsflow-webhooks.setId')
+
+/** Lets the receiver put a user-chosen idempotency key on an event without making `id` writable. */
+export function assignEventId(event: WebhookEvent, id: string): void {
+  ;(event as unknown as { [SET_ID]: (id: string) => void })[SET_ID](id)
+}
+
+export interface EventFields {
+  /** The id, or how to compute it on first read. */
+  id: string | (() => string)
+  type: string
+  deliveredType: string
+  data: unknown
+  payload: unknown
+  provider: Provider
+  timestampMs: number | undefined
+  verification: VerificationDetail
+}
 
 /**
- * The id is a SHA-256 of the body by default. Computing it costs as much as the HMAC itself, and
- * `verifyWebhook` callers who never read `id` should not pay for it, so on Node it is computed on
- * first read and kept. `toJSON` includes it.
+ * Builds the event as a plain object. `id` is a SHA-256 of the body by default: computing it costs
+ * as much as the HMAC itself, and `verifyWebhook` callers who never read `id` should not pay for
+ * it, so on Node it is computed on first read. `id` and `timestamp` are own enumerable getters, so
+ * spreading, `structuredClone` and `JSON.stringify` all see them like ordinary properties.
  */
-export class VerifiedEvent implements WebhookEvent {
-  readonly type: string
-  readonly deliveredType: string
-  readonly data: unknown
-  readonly payload: unknown
-  readonly provider: Provider
-  readonly verification: VerificationDetail
-  readonly #timestampMs: number | undefined
-  #timestamp: Date | undefined
-  #id: string | undefined
-  #computeId: (() => string) | undefined
-
-  constructor(fields: {
-    id: string | (() => string)
-    type: string
-    deliveredType: string
-    data: unknown
-    payload: unknown
-    provider: Provider
-    timestampMs: number | undefined
-    verification: VerificationDetail
-  }) {
-    if (typeof fields.id === 'string') this.#id = fields.id
-    else this.#computeId = fields.id
-    this.type = fields.type
-    this.deliveredType = fields.deliveredType
-    this.data = fields.data
-    this.payload = fields.payload
-    this.provider = fields.provider
-    this.#timestampMs = fields.timestampMs
-    this.verification = fields.verification
-  }
-
-  get timestamp(): Date | undefined {
-    if (this.#timestamp === undefined && this.#timestampMs !== undefined) this.#timestamp = new Date(this.#timestampMs)
-    return this.#timestamp
-  }
-
-  get id(): string {
-    if (this.#id === undefined) {
-      this.#id = (this.#computeId as () => string)()
-      this.#computeId = undefined
-    }
-    return this.#id
-  }
-
-  toJSON() {
-    return {
-      id: this.id,
-      type: this.type,
-      deliveredType: this.deliveredType,
-      provider: this.provider,
-      timestamp: this.timestamp?.toISOString(),
-      data: this.data,
-      payload: this.payload,
-      verification: this.verification,
-    }
-  }
-
-  static {
-    assignEventId = (event, id) => {
-      event.#id = id
-      event.#computeId = undefined
-    }
-  }
+export function createEvent(fields: EventFields): WebhookEvent {
+  let id = typeof fields.id === 'string' ? fields.id : undefined
+  let computeId = typeof fields.id === 'string' ? undefined : fields.id
+  const timestampMs = fields.timestampMs
+  let timestamp: Date | undefined
+  return {
+    get id(): string {
+      if (id === undefined) {
+        id = (computeId as () => string)()
+        computeId = undefined
+      }
+      return id
+    },
+    type: fields.type,
+    deliveredType: fields.deliveredType,
+    data: fields.data,
+    payload: fields.payload,
+    provider: fields.provider,
+    get timestamp(): Date | undefined {
+      if (timestamp === undefined && timestampMs !== undefined) timestamp = new Date(timestampMs)
+      return timestamp
+    },
+    verification: fields.verification,
+    [SET_ID](value: string) {
+      id = value
+      computeId = undefined
+    },
+  } as WebhookEvent
 }

@@ -9,7 +9,8 @@
 export function parseJson(text: string): unknown {
   let value: unknown
   try {
-    value = JSON.parse(text)
+    // A UTF-8 byte order mark is legal before JSON text; TextDecoder drops it, Buffer keeps it.
+    value = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text)
   } catch {
     return MALFORMED
   }

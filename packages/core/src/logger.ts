@@ -29,7 +29,23 @@ export const consoleLogger: Logger = {
   error: line((...args) => console.error(...args)),
 }
 
+/**
+ * A user's logger is called on every path, so one that throws or lacks a method must not cost a
+ * delivery: each method is wrapped, and missing ones are no-ops. Methods keep their `this` (pino).
+ */
 export function resolveLogger(logger: Logger | false | undefined): Logger {
   if (logger === false) return silentLogger
-  return logger ?? consoleLogger
+  if (logger === undefined || logger === null) return consoleLogger
+  const wrap = (name: keyof Logger) => {
+    const method = (logger as Partial<Logger>)[name]
+    if (typeof method !== 'function') return noop
+    return (obj: object, msg?: string) => {
+      try {
+        method.call(logger, obj, msg)
+      } catch {
+        // nothing sensible to do: the logger itself is what failed
+      }
+    }
+  }
+  return { debug: wrap('debug'), info: wrap('info'), warn: wrap('warn'), error: wrap('error') }
 }

@@ -126,4 +126,22 @@ describe('receiveNodeRequest + sendNodeResponse over real HTTP', () => {
     })
     await vi.waitFor(() => expect(handler).toHaveBeenCalledOnce())
   })
+
+  it('takes a client that hung up before the body was read for the sender\'s doing (400), not a misconfiguration', async () => {
+    const receiver = createWebhookReceiver({ secret: SECRET, logger: false })
+    const reasons: (string | undefined)[] = []
+    server = createServer(async (req) => {
+      await new Promise((resolve) => setTimeout(resolve, 20)) // async middleware before ours
+      reasons.push((await receiveNodeRequest(receiver, { req })).reason)
+    })
+    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as AddressInfo
+    const req = await signedRequest({ secret: SECRET, type: 'order.completed' })
+    const client = httpRequest({ port, path: '/webhooks/pocketsflow', method: 'POST', headers: { ...req.headers, 'content-length': '5000' } })
+    client.on('error', () => {})
+    client.write(req.body.slice(0, 10))
+    setTimeout(() => client.destroy(), 5)
+    await vi.waitFor(() => expect(reasons).toHaveLength(1))
+    expect(reasons[0]).toBe('body_unreadable')
+  })
 })

@@ -38,8 +38,10 @@ export async function receiveNodeRequest(receiver: WebhookReceiver, input: NodeR
     } catch (error) {
       const type = (error as { type?: string }).type
       if (type === 'entity.too.large') return receiver.reject('body_too_large')
-      if (type === 'stream.not.readable' || type === 'stream.encoding.set') {
-        return receiver.reject('configuration_error', `the request stream was already read or decoded by other middleware: ${advice}`)
+      // setEncoding() on the request is a mounting mistake; a stream that is merely not readable
+      // any more (the client hung up before we started reading) is the sender's doing.
+      if (type === 'stream.encoding.set') {
+        return receiver.reject('configuration_error', `the request stream was decoded by other middleware: ${advice}`)
       }
       return receiver.reject('body_unreadable')
     }

@@ -1,9 +1,9 @@
 import type { CryptoBackend } from './crypto/backend.js'
 import { MemoryDedupeStore } from './dedupe/memory.js'
 import type { DedupeStore } from './dedupe/store.js'
-import { callHook, Dispatcher, type EventHandler, type ReceiverHooks, type RetryOptions } from './dispatch.js'
+import { callHook, Dispatcher, MAX_TIMER_MS, type EventHandler, type ReceiverHooks, type RetryOptions } from './dispatch.js'
 import type { WebhookHandlerError } from './errors.js'
-import { assignEventId, type AnyEventFor, type EventOfType, type VerifiedEvent, type WebhookEvent } from './event.js'
+import { assignEventId, type AnyEventFor, type EventOfType, type WebhookEvent } from './event.js'
 import {
   canonicalPocketsflowType,
   isPocketsflowEventType,
@@ -19,6 +19,12 @@ import { createVerifier, type VerifyResult } from './verify.js'
 
 export const DEFAULT_PATH = '/webhooks/pocketsflow'
 export const DEFAULT_BODY_LIMIT = 1024 * 1024
+/** A store call slower than this answers 503: well inside the sender's 5 s timeout. */
+export const DEFAULT_STORE_TIMEOUT_MS = 2000
+/** Longer idempotency keys are stored as their SHA-256. */
+const MAX_KEY_LENGTH = 200
+/** After close()'s timeout: how long aborted handlers get to report and release their events. */
+const CLOSE_GRACE_MS = 1000
 
 type HandlerKey<P extends Provider> = P extends 'pocketsflow'
   ? PocketsflowEventType | PocketsflowEventAlias
@@ -59,6 +65,8 @@ export interface WebhookReceiverOptions<P extends Provider = 'pocketsflow'> {
   handlerTimeoutMs?: number
   /** Where seen event ids are kept (default: in memory, 7 days, 50 000 ids), or `false` for no dedupe. */
   dedupe?: DedupeStore | false
+  /** How long a dedupe store call may take before the delivery is answered 503 (default 2000 ms). */
+  storeTimeoutMs?: number
   /** Chooses the idempotency key (default: the sender's event id, or a SHA-256 of the raw body). */
   idempotencyKey?: (event: AnyEventFor<P>) => string
   /** pino-compatible logger (default: warnings and errors to the console), or `false` for silence. */
@@ -99,7 +107,10 @@ export interface WebhookReceiver {
   handle(request: WebhookRequest): Promise<ReceiverResult>
   /** A response for a problem the adapter found (oversized or unreadable body, misconfiguration). */
   reject(reason: RejectionReason, detail?: string): ReceiverResult
-  /** Stops accepting (503) and waits for in-flight handlers; after `timeoutMs` they are abandoned. */
+  /**
+   * Stops accepting (503) and waits for requests in progress and running handlers. After
+   * `timeoutMs`, running attempts are aborted, their events go to onError and are released.
+   */
   close(options?: { timeoutMs?: number }): Promise<void>
 }
 
@@ -216,13 +227,20 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     hooks,
   })
 
+  const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS
+  if (!(storeTimeoutMs > 0 && storeTimeoutMs <= MAX_TIMER_MS)) {
+    throw new TypeError(`pocketsflow-webhooks: "storeTimeoutMs" must be > 0 and <= ${MAX_TIMER_MS}`)
+  }
+
   let closing = false
-  let inFlight = 0
+  // Requests inside handle(), plus accepted events whose handlers have not finished: close()
+  // waits for all of them, so nothing can be acknowledged after it resolved.
+  let pending = 0
   let idle: (() => void)[] = []
 
   function settle(): void {
-    inFlight--
-    if (inFlight === 0 && idle.length > 0) {
+    pending--
+    if (pending === 0 && idle.length > 0) {
       const waiting = idle
       idle = []
       for (const resolve of waiting) resolve()
@@ -247,26 +265,57 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     return undefined
   }
 
+  /** Store calls with a deadline: a store that hangs must not hold the sender past its 5 s. */
+  function withDeadline<T>(work: T | Promise<T>, what: string): Promise<T> {
+    if (!(work instanceof Promise)) return Promise.resolve(work)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const deadline = new Promise<never>((_, fail) => {
+      timer = setTimeout(() => fail(new Error(`dedupe store ${what} took longer than ${storeTimeoutMs} ms`)), storeTimeoutMs)
+    })
+    return Promise.race([work, deadline]).finally(() => clearTimeout(timer))
+  }
+
+  async function release(key: string): Promise<void> {
+    try {
+      await withDeadline(store?.release(key), 'release')
+    } catch (error) {
+      logger.error({ err: error, eventId: key }, 'dedupe store failed to release the event')
+    }
+  }
+
   async function accept(result: VerifyResult): Promise<ReceiverResult> {
     if (!result.ok) return reject(result.reason, undefined, result.skewSeconds)
-    const event = result.event as VerifiedEvent
+    const event = result.event
     if (idempotencyKey) {
       try {
         const key = idempotencyKey(event)
-        if (typeof key !== 'string' || key === '') throw new TypeError(`returned ${JSON.stringify(key)}, not a non-empty string`)
+        if (typeof key !== 'string' || key === '') throw new TypeError(`returned ${String(key)}, not a non-empty string`)
         assignEventId(event, key)
       } catch (error) {
         // The payload is the sender's: a key function that can't cope with it must not cost the event.
-        logger.warn({ err: error, type: event.type, eventId: event.id }, 'idempotencyKey failed; using the default key')
+        logger.warn({ err: error, type: event.type }, 'idempotencyKey failed; using the default key')
       }
     }
+    // Keys come from the sender (an id in the body, a header) or from user code: hash long ones,
+    // so the dedupe store's memory is bounded by its entry count.
+    if (event.id.length > MAX_KEY_LENGTH) assignEventId(event, `sha256:${await backend.sha256Hex(event.id)}`)
     const key = event.id
     if (store) {
+      const claim = store.claim(key)
       let claimed: boolean
       try {
-        claimed = await store.claim(key)
+        claimed = await withDeadline(claim, 'claim')
       } catch (error) {
         logger.error({ err: error, eventId: key, type: event.type }, 'dedupe store unavailable: answering 503')
+        // If the claim lands after we gave up, undo it, or a re-send would be taken for a duplicate.
+        if (claim instanceof Promise) {
+          claim.then(
+            (late) => {
+              if (late) void release(key)
+            },
+            () => {},
+          )
+        }
         return reject('store_unavailable')
       }
       if (!claimed) {
@@ -274,8 +323,12 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
         callHook(logger, 'duplicate', hooks.duplicate && (() => hooks.duplicate?.(event)))
         return { response: DUPLICATE, event }
       }
+      if (closing) {
+        // close() began while we were claiming: not acknowledged, so not ours to keep.
+        await release(key)
+        return reject('closed')
+      }
     }
-    inFlight++
     logger.debug({ eventId: key, type: event.type }, 'webhook accepted')
     callHook(logger, 'accepted', hooks.accepted && (() => hooks.accepted?.(event)))
     let started = false
@@ -283,12 +336,20 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
       if (started) return
       started = true
       try {
-        const handled = await dispatcher.run(event)
+        let handled = false
+        try {
+          handled = await dispatcher.run(event)
+        } catch (error) {
+          logger.error({ err: error, eventId: key }, 'unexpected error while dispatching the event')
+        }
         if (store) {
-          try {
-            await (handled ? store.complete(key) : store.release(key))
-          } catch (error) {
-            logger.error({ err: error, eventId: key }, `dedupe store failed to ${handled ? 'complete' : 'release'} the event`)
+          if (!handled) await release(key)
+          else {
+            try {
+              await withDeadline(store.complete(key), 'complete')
+            } catch (error) {
+              logger.error({ err: error, eventId: key }, 'dedupe store failed to mark the event done')
+            }
           }
         }
       } finally {
@@ -296,6 +357,21 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
       }
     }
     return { response: ACCEPTED, event, after }
+  }
+
+  function waitIdle(limitMs: number): Promise<boolean> {
+    if (pending === 0) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        resolve(true)
+      }
+      const timer = limitMs === Infinity ? undefined : setTimeout(() => {
+        idle = idle.filter((f) => f !== done)
+        resolve(false)
+      }, Math.min(limitMs, MAX_TIMER_MS))
+      idle.push(done)
+    })
   }
 
   return {
@@ -315,39 +391,43 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
       return check.ok ? undefined : reject(check.reason, undefined, check.skewSeconds)
     },
     async handle(request) {
+      pending++
+      let handedOver = false
       try {
         const early = precheck(request)
         if (early) return early
         const body = request.body
         const size = typeof body === 'string' ? byteLength(body) : body?.byteLength
         if (size !== undefined && size > bodyLimit) return reject('body_too_large')
-        return await accept(await verifier.verify(request.headers, body))
+        const result = await accept(await verifier.verify(request.headers, body))
+        // An accepted event stays pending until its after() has run.
+        handedOver = result.after !== undefined
+        return result
       } catch (error) {
         // Unreachable by design; if it happens the delivery was not accepted, so 503 lets it be re-sent.
         logger.error({ err: error }, 'unexpected error in the webhook receiver')
         return reject('store_unavailable')
+      } finally {
+        if (!handedOver) settle()
       }
     },
     reject: (reason, detail) => reject(reason, detail),
     async close(closeOptions) {
       closing = true
-      if (inFlight > 0) {
-        const drained = new Promise<void>((resolve) => idle.push(resolve))
-        const timeoutMs = closeOptions?.timeoutMs
-        if (timeoutMs === undefined) await drained
-        else {
-          let timer: ReturnType<typeof setTimeout> | undefined
-          const timedOut = new Promise<'timeout'>((resolve) => {
-            timer = setTimeout(() => resolve('timeout'), timeoutMs)
-          })
-          if ((await Promise.race([drained, timedOut])) === 'timeout') {
-            dispatcher.stop()
-            await drained
-          }
-          clearTimeout(timer)
+      const timeoutMs = closeOptions?.timeoutMs ?? Infinity
+      if (!(await waitIdle(timeoutMs))) {
+        // Out of time: abort attempts and stop retrying. Each unfinished event then reaches
+        // onError and is released; allow a moment for that, not another full wait.
+        dispatcher.stop()
+        await waitIdle(CLOSE_GRACE_MS)
+      }
+      if (store?.close) {
+        try {
+          await (timeoutMs === Infinity ? store.close() : withDeadline(store.close(), 'close'))
+        } catch (error) {
+          logger.error({ err: error }, 'dedupe store failed to close')
         }
       }
-      await store?.close?.()
     },
   }
 }

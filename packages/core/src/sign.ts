@@ -36,7 +36,8 @@ export async function signWith<Key>(backend: CryptoBackend<Key>, options: SignOp
   }
   const prepared = scheme.prepareSignature(input)
   const key = await backend.importKey(scheme.keyFromSecret(secret as string))
-  const mac = await backend.hmac(key, prepared.prefix, options.body)
+  const body = options.body instanceof ArrayBuffer ? new Uint8Array(options.body) : options.body
+  const mac = await backend.hmac(key, prepared.prefix, body)
   return {
     'Content-Type': 'application/json',
     ...prepared.headers,

@@ -3,16 +3,18 @@ import type { RejectionReason } from './types.js'
 /** Values below this are read as seconds; Pocketsflow's own example sends milliseconds. 1e11 s is the year 5138. */
 const SECONDS_BELOW = 1e11
 const DIGITS = /^\d{1,16}$/
+/** The largest time a Date can hold, in ms: anything later is not a timestamp. */
+const MAX_MS = 8.64e15
 
 /**
  * Parses an epoch timestamp header into milliseconds. Only plain digits: `abc`, `123abc`, `NaN`,
- * `1e400`, `-1` and `1.5` are all rejected, and 16 digits keep the number exact.
+ * `1e400`, `-1` and `1.5` are all rejected, and so is anything past what a Date can represent.
  */
 export function parseTimestamp(text: string, unit: 'auto' | 'seconds'): number | undefined {
   if (!DIGITS.test(text)) return undefined
   const value = Number(text)
-  if (unit === 'seconds' || value < SECONDS_BELOW) return value * 1000
-  return value
+  const ms = unit === 'seconds' || value < SECONDS_BELOW ? value * 1000 : value
+  return ms <= MAX_MS ? ms : undefined
 }
 
 export const DEFAULT_TOLERANCE_SECONDS = 300

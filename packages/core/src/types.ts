@@ -1,5 +1,5 @@
-/** The raw request body exactly as received. Buffers are Uint8Arrays. */
-export type Body = string | Uint8Array
+/** The raw request body exactly as received. Buffers are Uint8Arrays; `request.arrayBuffer()` works too. */
+export type Body = string | Uint8Array | ArrayBuffer
 
 export type Provider = 'pocketsflow' | 'pocketbook' | 'standard-webhooks'
 

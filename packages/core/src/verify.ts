@@ -1,5 +1,5 @@
 import type { CryptoBackend } from './crypto/backend.js'
-import { VerifiedEvent, type VerificationDetail, type WebhookEvent } from './event.js'
+import { createEvent, type VerificationDetail, type WebhookEvent } from './event.js'
 import { isPlainObject, MALFORMED, parseJson } from './json.js'
 import { schemeFor } from './schemes/index.js'
 import type { Scheme, SignedHeaders } from './schemes/scheme.js'
@@ -71,15 +71,22 @@ export function createVerifier<Key>(backend: CryptoBackend<Key>, options: Verify
   )
   let keys: Key[] | undefined
   let keysPending: Promise<Key[]> | undefined
+  const imported = keyBytes.map((k) => backend.importKey(k))
+  // Node imports keys synchronously: they are ready before the first request.
+  if (imported.every((k) => !(k instanceof Promise))) keys = imported as Key[]
+  else keysPending = importAll(imported)
+
+  function importAll(pending: (Key | Promise<Key>)[]): Promise<Key[]> {
+    const all = Promise.all(pending)
+    // A failed import is retried by the next request instead of failing every later one.
+    all.then((k) => (keys = k)).catch(() => (keysPending = undefined))
+    return all
+  }
 
   async function loadKeys(): Promise<Key[]> {
-    keysPending ??= Promise.all(keyBytes.map((k) => backend.importKey(k)))
-    keys = await keysPending
-    return keys
+    keysPending ??= importAll(keyBytes.map((k) => backend.importKey(k)))
+    return keysPending
   }
-  // Node imports keys synchronously: have them ready before the first request.
-  const first = keyBytes.map((k) => backend.importKey(k))
-  if (first.every((k) => !(k instanceof Promise))) keys = first as Key[]
 
   function checkHeaders(headers: HeadersInput): HeaderCheck {
     let signed: SignedHeaders | RejectionReason
@@ -93,11 +100,13 @@ export function createVerifier<Key>(backend: CryptoBackend<Key>, options: Verify
     const reason = checkTimestamp(signed.timestampMs, tolerance, nowMs)
     if (reason === undefined) return ok(signed)
     if (reason === 'missing_timestamp') return { ok: false, reason }
-    return { ok: false, reason, skewSeconds: Math.round((nowMs - (signed.timestampMs as number)) / 1000) }
+    // Millisecond precision: "301" would hide that 300.4 s was just past a 300 s tolerance.
+    return { ok: false, reason, skewSeconds: Math.round(nowMs - (signed.timestampMs as number)) / 1000 }
   }
 
-  async function verifyBody(signed: SignedHeaders, body: Body): Promise<VerifyResult> {
+  async function verifyBody(signed: SignedHeaders, input: Body): Promise<VerifyResult> {
     try {
+      const body = input instanceof ArrayBuffer ? new Uint8Array(input) : input
       if (typeof body !== 'string' && !(body instanceof Uint8Array)) return { ok: false, reason: 'invalid_payload' }
       const ks = keys ?? (await loadKeys())
       let secretIndex = -1
@@ -128,7 +137,7 @@ export function createVerifier<Key>(backend: CryptoBackend<Key>, options: Verify
       else if (backend.syncDigest) id = () => backend.sha256Hex(body) as string
       else id = await backend.sha256Hex(body)
 
-      const event = new VerifiedEvent({
+      const event = createEvent({
         id,
         type: fields.type,
         deliveredType: fields.deliveredType,

@@ -1,4 +1,6 @@
-import type { Body } from '../types.js'
+/** Body bytes as the backends take them (an ArrayBuffer is wrapped before it gets here). */
+export type BackendBody = string | Uint8Array
+type Body = BackendBody
 
 /**
  * The only operations that differ between Node.js (node:crypto) and runtimes that only have

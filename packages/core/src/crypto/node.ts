@@ -1,6 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
-import type { Body } from '../types.js'
-import type { CryptoBackend } from './backend.js'
+import type { BackendBody as Body, CryptoBackend } from './backend.js'
 
 export const nodeCrypto: CryptoBackend<Uint8Array> = {
   // Raw key bytes: createHmac takes them as they are, and a KeyObject per verifier costs more than it saves.

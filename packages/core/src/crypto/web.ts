@@ -1,5 +1,4 @@
-import type { Body } from '../types.js'
-import type { CryptoBackend } from './backend.js'
+import type { BackendBody as Body, CryptoBackend } from './backend.js'
 import { encodeHex } from '../encoding.js'
 
 const encoder = new TextEncoder()

@@ -24,7 +24,7 @@ export interface EventFields {
 }
 
 export interface SignInput {
-  readonly body: string | Uint8Array
+  readonly body: string | Uint8Array | ArrayBuffer
   /** Epoch milliseconds. */
   readonly timestampMs: number
   readonly type: string | undefined
