@@ -1,0 +1,2 @@
+export { diagnoseDelivery, fingerprint, type DiagnoseOptions, type Diagnosis, type Finding } from './diagnose.js'
+export { parseHeaderLines, splitRawRequest } from './capture.js'
