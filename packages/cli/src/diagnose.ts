@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { verifyWebhook, type HeadersInput, type Provider, type RejectionReason } from '@pocketsflow-webhooks/core'
+import { PROVIDERS, verifyWebhook, type HeadersInput, type Provider, type RejectionReason } from '@pocketsflow-webhooks/core'
 
 export interface Finding {
   /** `ok`: something that checks out; `problem`: why it fails; `hint`: what to try. */
@@ -29,7 +29,6 @@ const SIGNATURE_HEADERS: Record<Provider, string> = {
   pocketbook: 'x-webhook-signature',
   'standard-webhooks': 'webhook-signature',
 }
-const PROVIDERS = Object.keys(SIGNATURE_HEADERS) as Provider[]
 
 /** Identifies a secret without revealing it: enough to tell two secrets apart. */
 export function fingerprint(secret: string): string {

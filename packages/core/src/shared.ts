@@ -37,4 +37,5 @@ export {
 export type { HeaderCheck, Verifier, VerifyOptions, VerifyResult } from './verify.js'
 export type { SignOptions } from './sign.js'
 export { DEFAULT_TOLERANCE_SECONDS } from './timestamp.js'
+export { PROVIDERS } from './schemes/index.js'
 export { consoleLogger, silentLogger } from './logger.js'

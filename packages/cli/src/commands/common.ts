@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs'
-import type { Provider } from '@pocketsflow-webhooks/core'
+import { PROVIDERS, type Provider } from '@pocketsflow-webhooks/core'
 import { UsageError } from '../output.js'
-
-export const PROVIDERS: readonly Provider[] = ['pocketsflow', 'pocketbook', 'standard-webhooks']
 
 export function provider(value: string | undefined): Provider {
   const p = value ?? 'pocketsflow'
