@@ -12,6 +12,9 @@ export function packageBuild(entry: Record<string, string>, overrides: Options =
     treeshake: true,
     // Keep `node:crypto` as written: edge bundlers and non-Node runtimes key on the prefix.
     removeNodeProtocol: false,
+    // No esbuild keepNames: it wraps every closure in a __name() call at run time, and the
+    // receiver creates closures per request.
+    keepNames: false,
     ...overrides,
   })
 }

@@ -1,5 +1,6 @@
 import { WebhookHandlerError, WebhookHandlerTimeoutError, WebhookReceiverClosedError } from './errors.js'
 import type { WebhookEvent } from './event.js'
+import { Deadlines } from './deadlines.js'
 import type { Logger } from './types.js'
 
 export interface RetryOptions {
@@ -46,6 +47,8 @@ export interface DispatcherOptions {
   retry: RetryOptions | false | undefined
   timeoutMs: number | undefined
   logger: Logger
+  /** Whether debug records are wanted: they are built per event, so skip them when not. */
+  debug: boolean
   hooks: ReceiverHooks
 }
 
@@ -104,8 +107,9 @@ export class Dispatcher {
   #stopped = false
   // Running attempts and retry waits, so stop() can cut them short (one listener each, not one
   // per attempt on a shared signal).
-  readonly #running = new Set<AbortController>()
+  readonly #running = new Set<(reason: unknown) => void>()
   readonly #waiting = new Set<() => void>()
+  readonly #deadlines: Deadlines | undefined
 
   constructor(options: DispatcherOptions) {
     this.#options = options
@@ -115,13 +119,14 @@ export class Dispatcher {
       throw new TypeError(`pocketsflow-webhooks: "handlerTimeoutMs" must be > 0 and <= ${MAX_TIMER_MS}, or Infinity for no limit`)
     }
     this.#timeoutMs = timeoutMs
+    this.#deadlines = timeoutMs === Infinity ? undefined : new Deadlines(timeoutMs)
   }
 
   /** Stops retrying and aborts running attempts; used when close() runs out of time. */
   stop(): void {
     this.#stopped = true
     const reason = new WebhookReceiverClosedError()
-    for (const controller of this.#running) controller.abort(reason)
+    for (const abort of this.#running) abort(reason)
     for (const wake of this.#waiting) wake()
   }
 
@@ -143,7 +148,7 @@ export class Dispatcher {
     }
     if (succeeded) {
       const durationMs = Date.now() - started
-      logger.debug({ eventId: event.id, type: event.type, attempts, durationMs }, 'webhook handled')
+      if (this.#options.debug) logger.debug({ eventId: event.id, type: event.type, attempts, durationMs }, 'webhook handled')
       callHook(logger, 'handled', hooks.handled && (() => hooks.handled?.(event, { attempts, durationMs })))
     }
     return succeeded
@@ -182,23 +187,45 @@ export class Dispatcher {
   }
 
   async #attempt(handler: EventHandler, event: WebhookEvent, attempt: number): Promise<void> {
-    const controller = new AbortController()
-    this.#running.add(controller)
-    const timer =
-      this.#timeoutMs === Infinity
-        ? undefined
-        : setTimeout(() => controller.abort(new WebhookHandlerTimeoutError(this.#timeoutMs)), this.#timeoutMs)
-    const aborted = new Promise<never>((_, reject) => {
-      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true })
-    })
-    aborted.catch(() => {})
+    // The AbortController is made only if the handler reads ctx.signal: creating one costs more
+    // than the rest of an attempt's bookkeeping, and most handlers never look.
+    let controller: AbortController | undefined
+    let abortedWith: unknown
+    let stopWaiting: ((reason: unknown) => void) | undefined
+    const fail = (reason: unknown) => {
+      if (abortedWith !== undefined) return
+      abortedWith = reason
+      controller?.abort(reason)
+      stopWaiting?.(reason)
+    }
+    this.#running.add(fail)
+    const deadline = this.#deadlines?.start(() => fail(new WebhookHandlerTimeoutError(this.#timeoutMs)))
+    const logger = this.#options.logger
+    const ctx: HandlerContext = {
+      get signal() {
+        if (!controller) {
+          controller = new AbortController()
+          if (abortedWith !== undefined) controller.abort(abortedWith)
+        }
+        return controller.signal
+      },
+      attempt,
+      logger,
+    }
     try {
-      const ctx: HandlerContext = { signal: controller.signal, attempt, logger: this.#options.logger }
-      // A handler that ignores its signal keeps running, but the dispatcher stops waiting for it.
-      await Promise.race([Promise.resolve().then(() => handler(event, ctx)), aborted])
+      const result = handler(event, ctx)
+      if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+        // Settles with the handler, or earlier on timeout or stop(): a handler that ignores its
+        // signal keeps running, but the dispatcher stops waiting for it.
+        await new Promise<void>((resolve, reject) => {
+          stopWaiting = reject
+          if (abortedWith !== undefined) reject(abortedWith)
+          ;(result as PromiseLike<unknown>).then(() => resolve(), reject)
+        })
+      }
     } finally {
-      clearTimeout(timer)
-      this.#running.delete(controller)
+      if (deadline) this.#deadlines?.finish(deadline)
+      this.#running.delete(fail)
     }
   }
 

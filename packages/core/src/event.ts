@@ -19,7 +19,7 @@ export interface VerificationDetail {
 
 /** A verified delivery. */
 export interface WebhookEvent<TType extends string = string, TData = unknown, TProvider extends Provider = Provider> {
-  /** The idempotency key: the sender's event id where it has one, otherwise a SHA-256 of the raw body. */
+  /** The idempotency key: the sender's event id where it has one, otherwise derived from the raw body's bytes. */
   readonly id: string
   /** The event type, canonical spelling (`customer.subscription.pause` arrives as `…paused`). */
   readonly type: TType
@@ -98,16 +98,13 @@ export function isEventType<E extends WebhookEvent, T extends EventTypeName<E>>(
   return event.type === (event.provider === 'pocketsflow' ? canonicalPocketsflowType(type) : type)
 }
 
-const SET_ID = Symbol('pocketsflow-webhooks.setId')
-
-/** Lets the receiver put a user-chosen idempotency key on an event without making `id` writable. */
+/** Lets the receiver put a user-chosen idempotency key on an event it has just built. */
 export function assignEventId(event: WebhookEvent, id: string): void {
-  ;(event as unknown as { [SET_ID]: (id: string) => void })[SET_ID](id)
+  ;(event as { id: string }).id = id
 }
 
 export interface EventFields {
-  /** The id, or how to compute it on first read. */
-  id: string | (() => string)
+  id: string
   type: string
   deliveredType: string
   data: unknown
@@ -117,38 +114,16 @@ export interface EventFields {
   verification: VerificationDetail
 }
 
-/**
- * Builds the event as a plain object. `id` is a SHA-256 of the body by default: computing it costs
- * as much as the HMAC itself, and `verifyWebhook` callers who never read `id` should not pay for
- * it, so on Node it is computed on first read. `id` and `timestamp` are own enumerable getters, so
- * spreading, `structuredClone` and `JSON.stringify` all see them like ordinary properties.
- */
+/** A plain object: spreading, structuredClone and JSON.stringify see every field. */
 export function createEvent(fields: EventFields): WebhookEvent {
-  let id = typeof fields.id === 'string' ? fields.id : undefined
-  let computeId = typeof fields.id === 'string' ? undefined : fields.id
-  const timestampMs = fields.timestampMs
-  let timestamp: Date | undefined
   return {
-    get id(): string {
-      if (id === undefined) {
-        id = (computeId as () => string)()
-        computeId = undefined
-      }
-      return id
-    },
+    id: fields.id,
     type: fields.type,
     deliveredType: fields.deliveredType,
     data: fields.data,
     payload: fields.payload,
     provider: fields.provider,
-    get timestamp(): Date | undefined {
-      if (timestamp === undefined && timestampMs !== undefined) timestamp = new Date(timestampMs)
-      return timestamp
-    },
+    timestamp: fields.timestampMs === undefined ? undefined : new Date(fields.timestampMs),
     verification: fields.verification,
-    [SET_ID](value: string) {
-      id = value
-      computeId = undefined
-    },
-  } as WebhookEvent
+  }
 }

@@ -49,3 +49,15 @@ export function resolveLogger(logger: Logger | false | undefined): Logger {
   }
   return { debug: wrap('debug'), info: wrap('info'), warn: wrap('warn'), error: wrap('error') }
 }
+
+/** Whether a logger wants debug records (pino's isLevelEnabled), so hot paths can skip building them. */
+export function wantsDebug(logger: Logger | false | undefined): boolean {
+  if (logger === false || logger === undefined || logger === null) return false
+  const check = (logger as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled
+  if (typeof check !== 'function') return typeof logger.debug === 'function'
+  try {
+    return check.call(logger, 'debug') === true
+  } catch {
+    return false
+  }
+}

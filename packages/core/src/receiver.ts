@@ -12,7 +12,7 @@ import {
   type PocketsflowEventType,
 } from './events/pocketsflow.js'
 import { isPocketbookEventType, type PocketbookEventType } from './events/pocketbook.js'
-import { resolveLogger } from './logger.js'
+import { resolveLogger, wantsDebug } from './logger.js'
 import type { SignedHeaders } from './schemes/scheme.js'
 import type { Body, HeadersInput, Logger, Provider, RejectionReason, WebhookResponse } from './types.js'
 import { createVerifier, type VerifyResult } from './verify.js'
@@ -67,7 +67,7 @@ export interface WebhookReceiverOptions<P extends Provider = 'pocketsflow'> {
   dedupe?: DedupeStore | false
   /** How long a dedupe store call may take before the delivery is answered 503 (default 2000 ms). */
   storeTimeoutMs?: number
-  /** Chooses the idempotency key (default: the sender's event id, or a SHA-256 of the raw body). */
+  /** Chooses the idempotency key (default: the sender's event id, or one derived from the raw body). */
   idempotencyKey?: (event: AnyEventFor<P>) => string
   /** pino-compatible logger (default: warnings and errors to the console), or `false` for silence. */
   logger?: Logger | false
@@ -208,6 +208,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
 ): WebhookReceiver {
   if (options === null || typeof options !== 'object') throw new TypeError('pocketsflow-webhooks: options are required')
   const logger = resolveLogger(options.logger)
+  const debug = wantsDebug(options.logger)
   const verifier = createVerifier(backend, options)
   const provider = verifier.provider
   const path = normalisePath(options.path ?? DEFAULT_PATH)
@@ -224,6 +225,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     retry: options.retry,
     timeoutMs: options.handlerTimeoutMs,
     logger,
+    debug,
     hooks,
   })
 
@@ -277,7 +279,8 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
 
   async function release(key: string): Promise<void> {
     try {
-      await withDeadline(store?.release(key), 'release')
+      const releasing = store?.release(key)
+      if (releasing instanceof Promise) await withDeadline(releasing, 'release')
     } catch (error) {
       logger.error({ err: error, eventId: key }, 'dedupe store failed to release the event')
     }
@@ -301,10 +304,12 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     if (event.id.length > MAX_KEY_LENGTH) assignEventId(event, `sha256:${await backend.sha256Hex(event.id)}`)
     const key = event.id
     if (store) {
-      const claim = store.claim(key)
+      let claim: boolean | Promise<boolean> | undefined
       let claimed: boolean
       try {
-        claimed = await withDeadline(claim, 'claim')
+        claim = store.claim(key)
+        // A synchronous store (the in-memory one) answers without a trip through the microtask queue.
+        claimed = typeof claim === 'boolean' ? claim : await withDeadline(claim, 'claim')
       } catch (error) {
         logger.error({ err: error, eventId: key, type: event.type }, 'dedupe store unavailable: answering 503')
         // If the claim lands after we gave up, undo it, or a re-send would be taken for a duplicate.
@@ -329,7 +334,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
         return reject('closed')
       }
     }
-    logger.debug({ eventId: key, type: event.type }, 'webhook accepted')
+    if (debug) logger.debug({ eventId: key, type: event.type }, 'webhook accepted')
     callHook(logger, 'accepted', hooks.accepted && (() => hooks.accepted?.(event)))
     let started = false
     const after = async (): Promise<void> => {
@@ -346,7 +351,8 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
           if (!handled) await release(key)
           else {
             try {
-              await withDeadline(store.complete(key), 'complete')
+              const completing = store.complete(key)
+              if (completing instanceof Promise) await withDeadline(completing, 'complete')
             } catch (error) {
               logger.error({ err: error, eventId: key }, 'dedupe store failed to mark the event done')
             }

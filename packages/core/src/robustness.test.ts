@@ -257,4 +257,30 @@ describe('inputs at the edges', () => {
       process.off('warning', onWarning)
     }
   })
+
+  it('a signal read only after the attempt timed out is already aborted', async () => {
+    let late: AbortSignal | undefined
+    const r = createWebhookReceiver({
+      secret: SECRET,
+      logger: false,
+      retry: false,
+      handlerTimeoutMs: 10,
+      on: {
+        'order.completed': async (_e, ctx) => {
+          await new Promise((res) => setTimeout(res, 40))
+          late = ctx.signal
+        },
+      },
+    })
+    await (await r.handle(await delivery())).after?.()
+    await vi.waitFor(() => expect(late?.aborted).toBe(true))
+  })
+
+  it('builds no debug records for a logger that says debug is off', async () => {
+    const debugCalls = vi.fn()
+    const logger = { isLevelEnabled: (level: string) => level !== 'debug', debug: debugCalls, info() {}, warn() {}, error() {} }
+    const r = createWebhookReceiver({ secret: SECRET, logger, on: { 'order.completed': () => {} } })
+    await (await r.handle(await delivery())).after?.()
+    expect(debugCalls).not.toHaveBeenCalled()
+  })
 })

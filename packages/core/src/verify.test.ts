@@ -41,10 +41,28 @@ describe.each(backends)('verifyWebhook (%s)', (_name, api) => {
     expect(headers['X-Pocketsflow-Event']).toBe('order.completed')
   })
 
-  it('uses a SHA-256 of the raw body as the default id', async () => {
-    const result = await verify(await sign())
-    expect(result.ok && result.event.id).toBe(createHash('sha256').update(ORDER).digest('hex'))
-    expect(result.ok && JSON.parse(JSON.stringify(result.event)).id).toBe(createHash('sha256').update(ORDER).digest('hex'))
+  it('derives the default id from the signed bytes alone, without revealing the signature', async () => {
+    const { createHmac } = await import('node:crypto')
+    const bodyMac = createHmac('sha256', SECRET).update(ORDER).digest()
+    const expected = createHash('sha256').update(bodyMac).digest('hex')
+    const signed = await sign()
+    const result = await verify(signed)
+    expect(result.ok && result.event.id).toBe(expected)
+    expect(expected).not.toBe(signed['X-Pocketsflow-Signature'])
+    // The same bytes get the same id whichever way they were signed or whichever secret matched.
+    const viaTimestamp = await verify(await sign({ signedContent: 'timestamp.body' }))
+    expect(viaTimestamp.ok && viaTimestamp.event.id).toBe(expected)
+    const rotated = await api.verifyWebhook({
+      secret: [SECRET, 'whsec_next'],
+      headers: await api.signWebhook({ secret: 'whsec_next', body: ORDER, timestamp: NOW, type: 'order.completed' }),
+      body: ORDER,
+      now,
+    })
+    expect(rotated.ok && [rotated.event.verification.secretIndex, rotated.event.id]).toEqual([1, expected])
+    // Different bytes, different id.
+    const other = '{"event":"order.completed","n":2}'
+    const differs = await verify(await sign({}, other), other)
+    expect(differs.ok && differs.event.id).not.toBe(expected)
   })
 
   it('accepts timestamps in milliseconds and in seconds', async () => {

@@ -111,6 +111,7 @@ export function createVerifier<Key>(backend: CryptoBackend<Key>, options: Verify
       const ks = keys ?? (await loadKeys())
       let secretIndex = -1
       let prefixIndex = 0
+      let matched: Uint8Array | undefined
       search: for (; prefixIndex < signed.prefixes.length; prefixIndex++) {
         const prefix = signed.prefixes[prefixIndex] as string
         for (let k = 0; k < ks.length; k++) {
@@ -119,12 +120,13 @@ export function createVerifier<Key>(backend: CryptoBackend<Key>, options: Verify
           for (const candidate of signed.signatures) {
             if (backend.equal(mac, candidate)) {
               secretIndex = k
+              matched = mac
               break search
             }
           }
         }
       }
-      if (secretIndex < 0) return { ok: false, reason: 'signature_mismatch' }
+      if (matched === undefined) return { ok: false, reason: 'signature_mismatch' }
 
       const payload = parseJson(backend.decode(body))
       if (payload === MALFORMED) return { ok: false, reason: 'malformed_json' }
@@ -132,10 +134,17 @@ export function createVerifier<Key>(backend: CryptoBackend<Key>, options: Verify
       const fields = scheme.eventFields(payload, signed)
       if (typeof fields === 'string') return { ok: false, reason: fields }
 
-      let id: string | (() => string)
-      if (fields.id !== undefined) id = fields.id
-      else if (backend.syncDigest) id = () => backend.sha256Hex(body) as string
-      else id = await backend.sha256Hex(body)
+      let id = fields.id
+      if (id === undefined) {
+        // The default key identifies the signed bytes: HMAC-SHA256 of the body under the first
+        // secret, which verification has usually just computed, hashed once more so the key
+        // never reveals a signature (a logged signature could be replayed). Another full pass
+        // over the body only when a later secret or the timestamp scheme matched.
+        const bodyMac =
+          secretIndex === 0 && signed.prefixes[prefixIndex] === '' ? matched : await backend.hmac(ks[0] as Key, '', body)
+        const digest = backend.sha256Hex(bodyMac)
+        id = typeof digest === 'string' ? digest : await digest
+      }
 
       const event = createEvent({
         id,

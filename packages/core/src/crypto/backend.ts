@@ -15,12 +15,10 @@ export interface CryptoBackend<Key = unknown> {
   importKey(secret: Uint8Array): Key | Promise<Key>
   /** HMAC-SHA256 over `prefix` followed by `body`, without concatenating them first where possible. */
   hmac(key: Key, prefix: string, body: Body): Uint8Array | Promise<Uint8Array>
-  /** Lower-case hex SHA-256 of the body: the default idempotency key. */
+  /** Lower-case hex SHA-256. */
   sha256Hex(body: Body): string | Promise<string>
   /** Constant-time comparison of two byte strings of equal length. */
   equal(a: Uint8Array, b: Uint8Array): boolean
   /** UTF-8 decode of the verified body, for JSON parsing. */
   decode(body: Body): string
-  /** Whether sha256Hex answers synchronously (lets the event compute its id lazily). */
-  readonly syncDigest: boolean
 }

@@ -42,5 +42,4 @@ export const webCrypto: CryptoBackend<CryptoKey> = {
     return diff === 0
   },
   decode: (body) => (typeof body === 'string' ? body : decoder.decode(body)),
-  syncDigest: false,
 }

@@ -49,14 +49,15 @@ describe('MemoryDedupeStore', () => {
     expect(store.size).toBe(1)
   })
 
-  it('is bounded by maxEntries, forgetting the key written longest ago', () => {
+  it('is bounded by maxEntries, forgetting the key claimed longest ago', () => {
     const store = new MemoryDedupeStore({ maxEntries: 3 })
     for (const k of ['a', 'b', 'c']) store.claim(k)
-    store.complete('a') // rewritten: now the newest
+    store.complete('a') // done, but still the oldest claim
     store.claim('d')
     expect(store.size).toBe(3)
-    expect(store.claim('b')).toBe(true) // b was the oldest write: forgotten
-    expect(store.claim('a')).toBe(false)
+    expect(store.claim('a')).toBe(true) // a was forgotten (re-claiming it now evicts b)
+    expect(store.claim('c')).toBe(false)
+    expect(store.claim('d')).toBe(false)
     expect(store.size).toBe(3)
   })
 
@@ -71,4 +72,29 @@ describe('MemoryDedupeStore', () => {
     expect(() => new MemoryDedupeStore({ maxEntries: 0 })).toThrow(/maxEntries/)
     expect(() => new MemoryDedupeStore({ maxEntries: 1.5 })).toThrow(/maxEntries/)
   })
+
+  it('a released and re-claimed key keeps its new place in the eviction order', () => {
+    const store = new MemoryDedupeStore({ maxEntries: 3 })
+    store.claim('a')
+    store.release('a')
+    store.claim('b')
+    store.claim('c')
+    store.claim('a') // a's first slot is stale now
+    store.claim('d') // over the limit: b is the oldest live key
+    expect(store.claim('b')).toBe(true) // b was forgotten (and is now re-claimed, evicting c)
+    expect(store.claim('a')).toBe(false)
+    expect(store.claim('d')).toBe(false)
+  })
+
+  it('stays bounded when events keep failing (claim then release), and after completes', () => {
+    const store = new MemoryDedupeStore({ maxEntries: 100 })
+    for (let i = 0; i < 50_000; i++) {
+      store.claim(`k${i}`)
+      if (i % 2 === 0) store.release(`k${i}`)
+      else store.complete(`k${i}`)
+    }
+    expect(store.size).toBe(100)
+    expect(store.queueLength).toBeLessThanOrEqual(2 * 1024 + 2)
+  })
+
 })

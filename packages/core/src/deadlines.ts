@@ -1,0 +1,68 @@
+/**
+ * Per-attempt time limits on one shared timer. Every attempt gets the same limit, so deadlines
+ * arrive in start order: a FIFO queue with a single setTimeout armed for its front replaces a
+ * timer per attempt (creating and clearing Node timers cost more than the rest of an attempt's
+ * bookkeeping). Finished attempts are dropped from the front as they finish, so the queue holds
+ * about the attempts in progress.
+ */
+export interface Deadline {
+  readonly at: number
+  readonly expire: () => void
+  done: boolean
+}
+
+export class Deadlines {
+  readonly #limitMs: number
+  #queue: Deadline[] = []
+  #head = 0
+  #timer: ReturnType<typeof setTimeout> | undefined
+
+  constructor(limitMs: number) {
+    this.#limitMs = limitMs
+  }
+
+  start(expire: () => void): Deadline {
+    const deadline: Deadline = { at: Date.now() + this.#limitMs, expire, done: false }
+    this.#queue.push(deadline)
+    if (this.#timer === undefined) this.#arm()
+    return deadline
+  }
+
+  finish(deadline: Deadline): void {
+    deadline.done = true
+    this.#dropFinished()
+  }
+
+  #dropFinished(): void {
+    while (this.#head < this.#queue.length && (this.#queue[this.#head] as Deadline).done) this.#head++
+    if (this.#head === this.#queue.length) {
+      this.#queue = []
+      this.#head = 0
+      clearTimeout(this.#timer)
+      this.#timer = undefined
+    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head)
+      this.#head = 0
+    }
+  }
+
+  #arm(): void {
+    const front = this.#queue[this.#head]
+    this.#timer = front ? setTimeout(() => this.#expireDue(), Math.max(0, front.at - Date.now())) : undefined
+  }
+
+  #expireDue(): void {
+    const now = Date.now()
+    while (this.#head < this.#queue.length) {
+      const front = this.#queue[this.#head] as Deadline
+      if (!front.done && front.at > now) break
+      this.#head++
+      if (!front.done) {
+        front.done = true
+        front.expire()
+      }
+    }
+    this.#dropFinished()
+    if (this.#head < this.#queue.length) this.#arm()
+  }
+}
