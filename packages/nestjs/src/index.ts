@@ -1,0 +1,21 @@
+export { PocketsflowWebhookModule, type PocketsflowWebhookModuleAsyncOptions } from './module.js'
+export { POCKETSFLOW_WEBHOOK_OPTIONS, type PocketsflowWebhookModuleExtras, type PocketsflowWebhookModuleOptions } from './options.js'
+export { PocketsflowWebhookService } from './service.js'
+export { PocketsflowWebhookGuard } from './guard.js'
+export { OnPocketsflowEvent, type EventFor, type OnPocketsflowEventDecorator } from './on-event.js'
+export { PocketsflowEvent, PocketsflowWebhook } from './decorators.js'
+
+export { isEventType, MemoryDedupeStore, WebhookHandlerError } from '@pocketsflow-webhooks/core'
+export type {
+  AnyEventFor,
+  DedupeStore,
+  EventHandler,
+  HandlerContext,
+  PocketbookEvent,
+  Provider,
+  ReceiverHooks,
+  RetryOptions,
+  UnknownPocketsflowEvent,
+  WebhookEvent,
+  WebhookReceiver,
+} from '@pocketsflow-webhooks/core'
