@@ -1,6 +1,7 @@
 import { WebhookHandlerError, WebhookHandlerTimeoutError, WebhookReceiverClosedError } from './errors.js'
 import type { WebhookEvent } from './event.js'
 import { Deadlines } from './deadlines.js'
+import { isThenable } from './realm.js'
 import type { Logger } from './types.js'
 
 export interface RetryOptions {
@@ -88,7 +89,7 @@ export function callHook(logger: Logger, name: string, fn: (() => unknown) | und
   if (!fn) return
   try {
     const result = fn()
-    if (result instanceof Promise) result.catch((error: unknown) => logger.error({ err: error, hook: name }, `the ${name} hook threw`))
+    if (isThenable(result)) Promise.resolve(result).catch((error: unknown) => logger.error({ err: error, hook: name }, `the ${name} hook threw`))
   } catch (error) {
     logger.error({ err: error, hook: name }, `the ${name} hook threw`)
   }
@@ -214,7 +215,7 @@ export class Dispatcher {
     }
     try {
       const result = handler(event, ctx)
-      if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+      if (isThenable(result)) {
         // Settles with the handler, or earlier on timeout or stop(): a handler that ignores its
         // signal keeps running, but the dispatcher stops waiting for it.
         await new Promise<void>((resolve, reject) => {

@@ -13,6 +13,7 @@ import {
 } from './events/pocketsflow.js'
 import { isPocketbookEventType, type PocketbookEventType } from './events/pocketbook.js'
 import { resolveLogger, wantsDebug } from './logger.js'
+import { isThenable } from './realm.js'
 import type { SignedHeaders } from './schemes/scheme.js'
 import type { Body, HeadersInput, Logger, Provider, RejectionReason, WebhookResponse } from './types.js'
 import { createVerifier, type VerifyResult } from './verify.js'
@@ -268,19 +269,19 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
   }
 
   /** Store calls with a deadline: a store that hangs must not hold the sender past its 5 s. */
-  function withDeadline<T>(work: T | Promise<T>, what: string): Promise<T> {
-    if (!(work instanceof Promise)) return Promise.resolve(work)
+  function withDeadline<T>(work: T | PromiseLike<T>, what: string): Promise<T> {
+    if (!isThenable(work)) return Promise.resolve(work)
     let timer: ReturnType<typeof setTimeout> | undefined
     const deadline = new Promise<never>((_, fail) => {
       timer = setTimeout(() => fail(new Error(`dedupe store ${what} took longer than ${storeTimeoutMs} ms`)), storeTimeoutMs)
     })
-    return Promise.race([work, deadline]).finally(() => clearTimeout(timer))
+    return Promise.race([Promise.resolve(work), deadline]).finally(() => clearTimeout(timer))
   }
 
   async function release(key: string): Promise<void> {
     try {
       const releasing = store?.release(key)
-      if (releasing instanceof Promise) await withDeadline(releasing, 'release')
+      if (isThenable(releasing)) await withDeadline(releasing, 'release')
     } catch (error) {
       logger.error({ err: error, eventId: key }, 'dedupe store failed to release the event')
     }
@@ -313,7 +314,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
       } catch (error) {
         logger.error({ err: error, eventId: key, type: event.type }, 'dedupe store unavailable: answering 503')
         // If the claim lands after we gave up, undo it, or a re-send would be taken for a duplicate.
-        if (claim instanceof Promise) {
+        if (isThenable(claim)) {
           claim.then(
             (late) => {
               if (late) void release(key)
@@ -352,7 +353,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
           else {
             try {
               const completing = store.complete(key)
-              if (completing instanceof Promise) await withDeadline(completing, 'complete')
+              if (isThenable(completing)) await withDeadline(completing, 'complete')
             } catch (error) {
               logger.error({ err: error, eventId: key }, 'dedupe store failed to mark the event done')
             }

@@ -283,4 +283,30 @@ describe('inputs at the edges', () => {
     await (await r.handle(await delivery())).after?.()
     expect(debugCalls).not.toHaveBeenCalled()
   })
+
+  it('works with promises, byte arrays and stores from another JavaScript realm (Next.js Edge sandbox)', async () => {
+    const { runInNewContext } = await import('node:vm')
+    const foreign = runInNewContext('({ Promise, Uint8Array, ArrayBuffer })') as { Promise: PromiseConstructor; Uint8Array: Uint8ArrayConstructor; ArrayBuffer: ArrayBufferConstructor }
+    const d = await delivery()
+    const bytes = new TextEncoder().encode(d.body)
+    const foreignBytes = new foreign.Uint8Array(bytes.length)
+    foreignBytes.set(bytes)
+    expect(foreignBytes instanceof Uint8Array).toBe(false)
+    const memory = new MemoryDedupeStore()
+    const store: DedupeStore = {
+      claim: (k) => foreign.Promise.resolve(memory.claim(k)) as Promise<boolean>,
+      complete: (k) => foreign.Promise.resolve(memory.complete(k)) as Promise<void>,
+      release: (k) => foreign.Promise.resolve(memory.release(k)) as Promise<void>,
+    }
+    for (const api of [node, web]) {
+      const handler = vi.fn()
+      const r = api.createWebhookReceiver({ secret: SECRET, logger: false, dedupe: store, on: { 'order.completed': () => foreign.Promise.resolve(handler()) } })
+      const result = await r.handle({ ...d, body: foreignBytes, headers: { ...d.headers } })
+      expect(result.response.status).toBe(200)
+      await result.after?.()
+      expect(handler).toHaveBeenCalledOnce()
+      memory.release(result.event?.id as string)
+      expect((await api.verifyWebhook({ secret: SECRET, headers: d.headers, body: foreignBytes.buffer })).ok).toBe(true)
+    }
+  })
 })

@@ -38,4 +38,4 @@ export type { HeaderCheck, Verifier, VerifyOptions, VerifyResult } from './verif
 export type { SignOptions } from './sign.js'
 export { DEFAULT_TOLERANCE_SECONDS } from './timestamp.js'
 export { PROVIDERS } from './schemes/index.js'
-export { consoleLogger, silentLogger } from './logger.js'
+export { consoleLogger, resolveLogger, silentLogger } from './logger.js'

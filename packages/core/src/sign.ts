@@ -1,4 +1,5 @@
 import type { CryptoBackend } from './crypto/backend.js'
+import { toUint8Array } from './realm.js'
 import { schemeFor } from './schemes/index.js'
 import { normaliseSecrets } from './verify.js'
 import type { Body, Provider } from './types.js'
@@ -36,7 +37,8 @@ export async function signWith<Key>(backend: CryptoBackend<Key>, options: SignOp
   }
   const prepared = scheme.prepareSignature(input)
   const key = await backend.importKey(scheme.keyFromSecret(secret as string))
-  const body = options.body instanceof ArrayBuffer ? new Uint8Array(options.body) : options.body
+  const body = typeof options.body === 'string' ? options.body : toUint8Array(options.body)
+  if (body === undefined) throw new TypeError('pocketsflow-webhooks: signWebhook needs a string, Uint8Array or ArrayBuffer body')
   const mac = await backend.hmac(key, prepared.prefix, body)
   return {
     'Content-Type': 'application/json',

@@ -1,6 +1,7 @@
 import type { CryptoBackend } from './crypto/backend.js'
 import { createEvent, type VerificationDetail, type WebhookEvent } from './event.js'
 import { isPlainObject, MALFORMED, parseJson } from './json.js'
+import { isThenable, toUint8Array } from './realm.js'
 import { schemeFor } from './schemes/index.js'
 import type { Scheme, SignedHeaders } from './schemes/scheme.js'
 import { checkTimestamp, validateTolerance } from './timestamp.js'
@@ -73,7 +74,7 @@ export function createVerifier<Key>(backend: CryptoBackend<Key>, options: Verify
   let keysPending: Promise<Key[]> | undefined
   const imported = keyBytes.map((k) => backend.importKey(k))
   // Node imports keys synchronously: they are ready before the first request.
-  if (imported.every((k) => !(k instanceof Promise))) keys = imported as Key[]
+  if (!imported.some(isThenable)) keys = imported as Key[]
   else keysPending = importAll(imported)
 
   function importAll(pending: (Key | Promise<Key>)[]): Promise<Key[]> {
@@ -106,8 +107,8 @@ export function createVerifier<Key>(backend: CryptoBackend<Key>, options: Verify
 
   async function verifyBody(signed: SignedHeaders, input: Body): Promise<VerifyResult> {
     try {
-      const body = input instanceof ArrayBuffer ? new Uint8Array(input) : input
-      if (typeof body !== 'string' && !(body instanceof Uint8Array)) return { ok: false, reason: 'invalid_payload' }
+      const body = typeof input === 'string' ? input : toUint8Array(input)
+      if (body === undefined) return { ok: false, reason: 'invalid_payload' }
       const ks = keys ?? (await loadKeys())
       let secretIndex = -1
       let prefixIndex = 0
@@ -116,7 +117,7 @@ export function createVerifier<Key>(backend: CryptoBackend<Key>, options: Verify
         const prefix = signed.prefixes[prefixIndex] as string
         for (let k = 0; k < ks.length; k++) {
           const computed = backend.hmac(ks[k] as Key, prefix, body)
-          const mac = computed instanceof Uint8Array ? computed : await computed
+          const mac = isThenable(computed) ? await computed : computed
           for (const candidate of signed.signatures) {
             if (backend.equal(mac, candidate)) {
               secretIndex = k

@@ -1,5 +1,6 @@
 import type { BackendBody as Body, CryptoBackend } from './backend.js'
 import { encodeHex } from '../encoding.js'
+import { isArrayBuffer } from '../realm.js'
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -13,7 +14,7 @@ function subtle(): SubtleCrypto {
 function toBytes(body: Body): Uint8Array<ArrayBuffer> {
   if (typeof body === 'string') return encoder.encode(body)
   // Web Crypto wants an ArrayBuffer-backed view; copying also detaches us from a caller's SharedArrayBuffer.
-  return body.buffer instanceof ArrayBuffer ? (body as Uint8Array<ArrayBuffer>) : new Uint8Array(body)
+  return isArrayBuffer(body.buffer) ? (body as Uint8Array<ArrayBuffer>) : new Uint8Array(body)
 }
 
 function concat(prefix: string, body: Body): Uint8Array<ArrayBuffer> {
