@@ -1,0 +1,53 @@
+// Pages Router API routes, on the Node.js runtime: this module is reached from the Node entry only
+// (it reads the body from Node's IncomingMessage).
+import { createWebhookReceiver, resolveLogger, type Provider, type WebhookReceiver, type WebhookReceiverOptions } from '@pocketsflow-webhooks/core'
+import { receiveNodeRequest, sendNodeResponse } from '@pocketsflow-webhooks/core/node'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { prepareReceiver } from './build-phase.js'
+import { createScheduler, type ScheduleOptions } from './schedule.js'
+
+export type PocketsflowPagesWebhookOptions<P extends Provider = 'pocketsflow'> = WebhookReceiverOptions<P> &
+  ScheduleOptions & {
+    /** Next.js runs after() callbacks only in the App Router: `'waitUntil'` or `'inline'` here. */
+    schedule?: 'waitUntil' | 'inline'
+  }
+
+/** `export default pocketsflowPagesWebhook({...})` in `pages/api/…`, with the receiver attached. */
+export interface PocketsflowPagesHandler {
+  (req: IncomingMessage, res: ServerResponse): Promise<void>
+  readonly receiver: WebhookReceiver
+  /** How the handlers run after an accepted delivery (see the `schedule` option). */
+  readonly schedule: 'waitUntil' | 'inline'
+  /** Stops accepting deliveries (503) and waits for running handlers. */
+  close(options?: { timeoutMs?: number }): Promise<void>
+}
+
+const MOUNT_ADVICE =
+  'add `export const config = { api: { bodyParser: false } }` to this pages/api route: Next.js parsed the body, ' +
+  'and the signature covers the exact bytes that were sent'
+
+/**
+ * `export default pocketsflowPagesWebhook({ secret, on })` in `pages/api/webhooks/pocketsflow.ts`,
+ * next to `export const config = { api: { bodyParser: false } }`. Without that config, deliveries
+ * are answered 500 and the log names the fix (the parsed body can't be verified).
+ */
+export function pocketsflowPagesWebhook<P extends Provider = 'pocketsflow'>(options: PocketsflowPagesWebhookOptions<P>): PocketsflowPagesHandler {
+  const logger = resolveLogger(options?.logger)
+  const schedule = createScheduler(options, logger, undefined, ['waitUntil', 'inline'])
+  const receiver = prepareReceiver(() => createWebhookReceiver(options), options.secret, logger)
+  const handler = async (req: IncomingMessage & { body?: unknown }, res: ServerResponse): Promise<void> => {
+    const result = await receiveNodeRequest(receiver(), { req, consumed: req.body !== undefined, mountAdvice: MOUNT_ADVICE })
+    if (!result.after) return sendNodeResponse(req, res, result)
+    const responded = new Promise<void>((resolve) => {
+      if (res.writableFinished || res.destroyed) resolve()
+      else res.once('close', () => resolve())
+    })
+    const inline = schedule(result.after, responded)
+    if (inline) await inline
+    sendNodeResponse(req, res, { response: result.response, event: result.event })
+  }
+  const mode = schedule.mode as 'waitUntil' | 'inline'
+  return Object.defineProperties(Object.assign(handler, { schedule: mode, close: (o?: { timeoutMs?: number }) => receiver().close(o) }), {
+    receiver: { get: receiver, enumerable: true },
+  }) as PocketsflowPagesHandler
+}
