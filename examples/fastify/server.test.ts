@@ -1,0 +1,80 @@
+import { spawn } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { signedRequest } from '@pocketsflow-webhooks/core/testing'
+
+const SECRET = 'whsec_example_fastify'
+const dir = dirname(fileURLToPath(import.meta.url))
+
+/** Starts server.mjs on a free port (PORT=0) and reads the URL it prints. */
+async function startServer() {
+  const child = spawn(process.execPath, [join(dir, 'server.mjs')], {
+    env: { ...process.env, PORT: '0', POCKETSFLOW_WEBHOOK_SECRET: SECRET },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout.on('data', (chunk) => (output += chunk))
+  child.stderr.on('data', (chunk) => (output += chunk))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+  const waitFor = async (text: string) => {
+    for (let i = 0; i < 100 && !output.includes(text); i++) await new Promise((r) => setTimeout(r, 50))
+    return output
+  }
+  const listening = /listening on http:\/\/localhost:(\d+)(\/\S*)/.exec(await waitFor('listening'))
+  if (!listening) throw new Error(`server.mjs did not start:\n${output}`)
+  const base = `http://127.0.0.1:${listening[1]}`
+  return { base, url: base + listening[2], child, exited, waitFor, output: () => output }
+}
+
+describe('examples/fastify', () => {
+  it('verifies, acknowledges, dedupes, rejects, serves the rest of the app and drains on SIGTERM', async () => {
+    const server = await startServer()
+    try {
+      expect(server.url).toBe(`${server.base}/webhooks/pocketsflow`)
+      const post = (req: { headers: Record<string, string>; body: string }) =>
+        fetch(server.url, { method: 'POST', headers: req.headers, body: req.body })
+
+      const order = await signedRequest({ secret: SECRET, type: 'order.completed', overrides: { order: { id: 'order_fst1' } } })
+      const accepted = await post(order)
+      expect(accepted.status).toBe(200)
+      expect(accepted.headers.get('content-type')).toBe('application/json; charset=utf-8')
+      expect(await accepted.json()).toEqual({ received: true })
+      expect(await server.waitFor('order order_fst1')).toContain('order order_fst1: grant access to')
+      expect(await server.waitFor('200 order.completed')).toMatch(/200 order\.completed \(/) // the onResponse hook read request.pocketsflowEvent
+      expect(await (await post(order)).json()).toEqual({ received: true, duplicate: true })
+
+      const paused = await signedRequest({ secret: SECRET, type: 'customer.subscription.pause' })
+      expect((await post(paused)).status).toBe(200)
+      expect(await server.waitFor('subscription paused')).toContain('subscription paused')
+
+      const refund = await signedRequest({ secret: SECRET, type: 'order.refunded' })
+      expect((await post(refund)).status).toBe(200)
+      expect(await server.waitFor('revoke access')).toContain('revoke access of')
+
+      expect((await post({ ...order, body: order.body.replace('order_fst1', 'order_fst2') })).status).toBe(401)
+      expect((await post(await signedRequest({ secret: SECRET, type: 'order.completed', timestamp: Date.now() - 3_600_000 }))).status).toBe(401)
+      expect((await post(await signedRequest({ secret: 'whsec_not_ours', type: 'order.completed' }))).status).toBe(401)
+      const wrongMethod = await fetch(server.url)
+      expect(wrongMethod.status).toBe(405)
+      expect(wrongMethod.headers.get('allow')).toBe('POST')
+      const huge = await signedRequest({ secret: SECRET, type: 'order.completed', overrides: { padding: 'x'.repeat(2 * 1024 * 1024) } })
+      expect((await post(huge)).status).toBe(413)
+      expect(server.output()).not.toContain('order_fst2')
+      // Rejections are logged with their reason through the app's logger, never in the response.
+      expect(await server.waitFor('signature_mismatch')).toContain('webhook delivery rejected: signature_mismatch')
+
+      // The rest of the app keeps Fastify's JSON parsing.
+      const note = await fetch(`${server.base}/api/notes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"text":"hi"}' })
+      expect(await note.json()).toEqual({ saved: { text: 'hi' } })
+      expect(await (await fetch(`${server.base}/health`)).json()).toEqual({ ok: true })
+      expect((await fetch(`${server.base}/other`)).status).toBe(404)
+
+      server.child.kill('SIGTERM')
+      expect(await server.exited).toBe(0)
+      expect(server.output()).toContain('drained, bye')
+    } finally {
+      server.child.kill()
+    }
+  })
+})

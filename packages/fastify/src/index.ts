@@ -1,0 +1,172 @@
+import {
+  createWebhookReceiver,
+  type AnyEventFor,
+  type Provider,
+  type ReceiverResult,
+  type RejectionReason,
+  type WebhookReceiver,
+  type WebhookReceiverOptions,
+} from '@pocketsflow-webhooks/core'
+import { afterResponse } from '@pocketsflow-webhooks/core/node'
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+
+/** The verified event as hooks find it on `request.pocketsflowEvent`; narrow it with `isEventType`. */
+export type PocketsflowRequestEvent = AnyEventFor<Provider>
+
+/** What `app.pocketsflowWebhook` holds once the plugin is registered. */
+export interface PocketsflowWebhookDecorator {
+  /** The core receiver behind the route, for inspection (`receiver.path`, `receiver.bodyLimit`). */
+  readonly receiver: WebhookReceiver
+  /**
+   * Stops accepting deliveries (503) and waits for running handlers; `timeoutMs` bounds the wait.
+   * `app.close()` calls it for you.
+   */
+  close(options?: { timeoutMs?: number }): Promise<void>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Added by `app.register(pocketsflowWebhook, …)`: the receiver and its `close()`. */
+    pocketsflowWebhook: PocketsflowWebhookDecorator
+  }
+  interface FastifyRequest {
+    /**
+     * On the webhook route, the event of a delivery accepted as new, set before the response is
+     * sent (so `onSend` / `onResponse` hooks see it). `undefined` for rejections and duplicates,
+     * and on every other route: like the handlers, code reading it sees each event once.
+     */
+    pocketsflowEvent?: PocketsflowRequestEvent | undefined
+  }
+}
+
+interface FastifyOnlyOptions {
+  /**
+   * How long `app.close()` waits for running handlers before aborting them (they then reach
+   * `onError` and their events are released). Default: until they finish.
+   */
+  closeTimeoutMs?: number
+}
+
+/**
+ * The core's options (`secret`, `path`, `on`, `onEvent`, `onError`, `provider`, …) plus
+ * `closeTimeoutMs`. Handlers in `on` are typed per event of provider `P`.
+ */
+export type PocketsflowWebhookOptions<P extends Provider = 'pocketsflow'> = WebhookReceiverOptions<P> &
+  FastifyOnlyOptions &
+  (P extends 'pocketsflow' ? { provider?: P } : { provider: P })
+
+/**
+ * The plugin's type: one signature per provider. `app.register(pocketsflowWebhook, { … })` infers
+ * from the last one (Pocketsflow, the default), so its handlers are typed without annotations; for
+ * another provider name it: `app.register<PocketsflowWebhookOptions<'pocketbook'>>(pocketsflowWebhook, { provider: 'pocketbook', … })`.
+ * (A union of option types would not do: TypeScript cannot type handlers against it through
+ * `register`'s signature.)
+ */
+export type PocketsflowWebhookPlugin = FastifyPluginAsync<PocketsflowWebhookOptions<'standard-webhooks'>> &
+  FastifyPluginAsync<PocketsflowWebhookOptions<'pocketbook'>> &
+  FastifyPluginAsync<PocketsflowWebhookOptions<'pocketsflow'>>
+
+type AnyProviderOptions = PocketsflowWebhookOptions<'pocketsflow'> | PocketsflowWebhookOptions<'pocketbook'> | PocketsflowWebhookOptions<'standard-webhooks'>
+
+const EMPTY_BODY = new Uint8Array(0)
+
+// Fastify answers these itself, before the handler, with its own body and no log line of ours;
+// mapped to the core's reasons, they get the core's status, body, log line and `rejected` hook.
+const PARSER_ERRORS: Readonly<Record<string, readonly [RejectionReason, string?]>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: ['body_too_large'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['body_unreadable', 'the body is not as long as its Content-Length header says'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: ['body_unreadable', 'Fastify refused the malformed Content-Type header, so the body was not read'],
+}
+
+/** Hands the core's answer to Fastify, so the app's onSend/onResponse hooks and logging still apply. */
+function send(request: FastifyRequest, reply: FastifyReply, result: ReceiverResult): FastifyReply {
+  const { status, headers, body } = result.response
+  reply.code(status).headers(headers)
+  // A body that was not read (rejected from its headers, or too large) would otherwise have to be
+  // drained to keep the connection alive; closing it is cheaper and safer. (HTTP/2 has no such
+  // header: the stream ends on its own.)
+  if (!request.raw.complete && request.raw.httpVersionMajor === 1) reply.header('connection', 'close')
+  return reply.send(body)
+}
+
+// Async plugins, so a configuration error becomes a rejected app.ready() / listen(), not a crash.
+const plugin: FastifyPluginAsync<AnyProviderOptions> = async (fastify, options) => {
+  // Fastify's own error for this ("decorator already added") would not say what to do instead.
+  if (Object.hasOwn(fastify, 'pocketsflowWebhook')) {
+    throw new Error(
+      'pocketsflow-webhooks: the plugin is already registered in this context; to receive on two paths, ' +
+        'register each inside its own context: app.register(async (scope) => { await scope.register(pocketsflowWebhook, { … }) })',
+    )
+  }
+  // Throws for configuration mistakes (empty secret, bad path), which fails app.ready() / listen().
+  const receiver = createWebhookReceiver(options as WebhookReceiverOptions<Provider>)
+  const closeOptions = options.closeTimeoutMs === undefined ? undefined : { timeoutMs: options.closeTimeoutMs }
+  fastify.decorate('pocketsflowWebhook', { receiver, close: (closeWith?: { timeoutMs?: number }) => receiver.close(closeWith) })
+  // Fastify has stopped listening and finished the requests in flight by now; this drains the handlers.
+  fastify.addHook('onClose', (_instance, closed) => void receiver.close(closeOptions).then(() => closed(), closed))
+
+  // This plugin is not encapsulated (so the app sees the decorator), but the raw-body parser must
+  // be: the route lives in a child context whose parsers are the catch-all buffer one alone, so the
+  // app's own JSON parser (default or custom) never touches the webhook, and vice versa.
+  fastify.register(async function webhookRoute(scope: FastifyInstance) {
+    scope.decorateRequest('pocketsflowEvent', undefined)
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: receiver.bodyLimit }, (_request, body, parsed) => parsed(null, body))
+
+    const route = {
+      // Every method, so that a GET gets the core's 405 with Allow: POST, not Fastify's 404.
+      method: scope.supportedMethods,
+      bodyLimit: receiver.bodyLimit,
+      // Runs before Fastify reads the body: what the headers alone condemn is answered unread.
+      onRequest(request: FastifyRequest, reply: FastifyReply, next: () => void): void {
+        const early = receiver.precheck({ method: request.method, headers: request.headers })
+        if (early) send(request, reply, early)
+        else next()
+      },
+      errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+        const mapped = PARSER_ERRORS[error.code]
+        // Anything else (an app hook that threw, a client that hung up) is the app's error handler's.
+        if (!mapped) throw error
+        return send(request, reply, receiver.reject(mapped[0], mapped[1]))
+      },
+      async handler(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+        // Fastify calls no parser for a body-less request: the core still decides what that means.
+        const body = (request.body as Uint8Array | undefined) ?? EMPTY_BODY
+        const result = await receiver.handle({ method: request.method, headers: request.headers, body })
+        if (result.after) {
+          request.pocketsflowEvent = result.event as PocketsflowRequestEvent
+          // Registered before the send: the handlers run once the response is out, or the client went away.
+          afterResponse(reply.raw, result)
+        }
+        return send(request, reply, result)
+      },
+    }
+    scope.route({ ...route, url: receiver.path })
+    // The core treats a trailing slash as the same path; Fastify does not, unless the app said so.
+    if (receiver.path !== '/' && !scope.findRoute({ method: 'POST', url: `${scope.prefix}${receiver.path}/` })) {
+      scope.route({ ...route, url: `${receiver.path}/` })
+    }
+  })
+}
+
+/**
+ * `app.register(pocketsflowWebhook, { secret, on })`: a POST route on `path` (default
+ * `/webhooks/pocketsflow`, under the prefix of the context it is registered in) that verifies,
+ * acknowledges and then runs the handlers. Decorates the app with `pocketsflowWebhook`.
+ */
+export const pocketsflowWebhook: PocketsflowWebhookPlugin = fp(plugin, { name: '@pocketsflow-webhooks/fastify', fastify: '5.x' })
+
+export { isEventType, MemoryDedupeStore, WebhookHandlerError } from '@pocketsflow-webhooks/core'
+export type {
+  AnyEventFor,
+  DedupeStore,
+  EventHandler,
+  HandlerContext,
+  PocketsflowEvent,
+  Provider,
+  ReceiverHooks,
+  RetryOptions,
+  WebhookEvent,
+  WebhookReceiver,
+} from '@pocketsflow-webhooks/core'
