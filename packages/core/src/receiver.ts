@@ -235,6 +235,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     throw new TypeError(`pocketsflow-webhooks: "storeTimeoutMs" must be > 0 and <= ${MAX_TIMER_MS}`)
   }
 
+  const prechecked = new WeakMap<object, SignedHeaders>()
   let closing = false
   // Requests inside handle(), plus accepted events whose handlers have not finished: close()
   // waits for all of them, so nothing can be acknowledged after it resolved.
@@ -395,7 +396,10 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
       const early = precheck(request)
       if (early) return early
       const check = verifier.checkHeaders(request.headers)
-      return check.ok ? undefined : reject(check.reason, undefined, check.skewSeconds)
+      if (!check.ok) return reject(check.reason, undefined, check.skewSeconds)
+      // handle() will get the same headers object once the body is in: don't parse them twice.
+      if (typeof request.headers === 'object' && request.headers !== null) prechecked.set(request.headers, check.signed)
+      return undefined
     },
     async handle(request) {
       pending++
@@ -406,7 +410,9 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
         const body = request.body
         const size = typeof body === 'string' ? byteLength(body) : body?.byteLength
         if (size !== undefined && size > bodyLimit) return reject('body_too_large')
-        const result = await accept(await verifier.verify(request.headers, body))
+        const signed = typeof request.headers === 'object' && request.headers !== null ? prechecked.get(request.headers) : undefined
+        const verified = signed ? verifier.verifyBody(signed, body) : verifier.verify(request.headers, body)
+        const result = await accept(await verified)
         // An accepted event stays pending until its after() has run.
         handedOver = result.after !== undefined
         return result

@@ -39,6 +39,8 @@ export class MemoryDedupeStore implements DedupeStore {
   #queueSeqs: number[] = []
   #head = 0
   #seq = 0
+  /** The front key's expiry as last seen: nothing can expire before it, so claims skip the check. */
+  #frontExpiresAt = 0
   readonly #ttlMs: number
   readonly #maxEntries: number
   readonly #now: () => number
@@ -97,16 +99,22 @@ export class MemoryDedupeStore implements DedupeStore {
   }
 
   #dropExpired(now: number): void {
+    if (now < this.#frontExpiresAt) return
     while (this.#head < this.#queueKeys.length) {
       const entry = this.#entries.get(this.#queueKeys[this.#head] as string)
       // Stale slot (released, or rewritten later): skip it. Live and unexpired: stop.
-      if (entry !== undefined && entry.seq === this.#queueSeqs[this.#head] && entry.expiresAt > now) return
+      if (entry !== undefined && entry.seq === this.#queueSeqs[this.#head] && entry.expiresAt > now) {
+        this.#frontExpiresAt = entry.expiresAt
+        return
+      }
       this.#shift(false)
     }
+    this.#frontExpiresAt = 0
   }
 
   /** Removes the queue's front slot; with `evict`, keeps going until a live key was dropped. */
   #shift(evict: boolean): void {
+    this.#frontExpiresAt = 0
     while (this.#head < this.#queueKeys.length) {
       const key = this.#queueKeys[this.#head] as string
       const seq = this.#queueSeqs[this.#head] as number
@@ -126,6 +134,7 @@ export class MemoryDedupeStore implements DedupeStore {
   #compact(): void {
     const pending = this.#queueKeys.length - this.#head
     if (pending > 2 * Math.max(1024, this.#entries.size)) {
+      this.#frontExpiresAt = 0
       const keys: string[] = []
       const seqs: number[] = []
       for (let i = this.#head; i < this.#queueKeys.length; i++) {
