@@ -1,10 +1,11 @@
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { POCKETSFLOW_EVENT_TYPES } from '@pocketsflow-webhooks/core'
 import { signedRequest } from '@pocketsflow-webhooks/core/testing'
+import { startExample } from '../../test/example-server.js'
 
 const dir = dirname(fileURLToPath(import.meta.url))
 
@@ -22,28 +23,17 @@ describe('examples/express', () => {
 
   it('server.mjs reads POCKETSFLOW_WEBHOOK_SECRET and PORT, and drains on SIGTERM', async () => {
     const secret = 'whsec_example_express'
-    const port = 22000 + (process.pid % 20000)
-    const child = spawn(process.execPath, [join(dir, 'server.mjs')], {
-      env: { ...process.env, POCKETSFLOW_WEBHOOK_SECRET: secret, PORT: String(port) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let output = ''
-    child.stdout.on('data', (chunk) => (output += chunk))
-    child.stderr.on('data', (chunk) => (output += chunk))
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+    const server = await startExample(join(dir, 'server.mjs'), { POCKETSFLOW_WEBHOOK_SECRET: secret })
     try {
-      for (let i = 0; i < 100 && !output.includes('listening'); i++) await new Promise((r) => setTimeout(r, 50))
       const req = await signedRequest({ secret, type: 'order.completed', overrides: { customer: { email: 'copy@example.com' } } })
-      const res = await fetch(`http://127.0.0.1:${port}/webhooks/pocketsflow`, req)
-      expect(res.status).toBe(200)
-      for (let i = 0; i < 100 && !output.includes('grant access to copy@example.com'); i++) await new Promise((r) => setTimeout(r, 20))
-      expect(output).toContain('grant access to copy@example.com')
-      expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200)
-      child.kill('SIGTERM')
-      expect(await exited).toBe(0)
-      expect(output).toContain('drained, bye')
+      expect((await fetch(server.url, req)).status).toBe(200)
+      expect(await server.waitFor('grant access to copy@example.com')).toContain('grant access to copy@example.com')
+      expect((await fetch(`${server.base}/health`)).status).toBe(200)
+      server.child.kill('SIGTERM')
+      expect(await server.exited).toBe(0)
+      expect(server.output()).toContain('drained, bye')
     } finally {
-      child.kill()
+      server.child.kill()
     }
   })
 })

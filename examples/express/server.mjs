@@ -3,7 +3,7 @@ import { createApp } from './app.mjs'
 
 const { app, webhook } = createApp({ secret: process.env.POCKETSFLOW_WEBHOOK_SECRET })
 const port = Number(process.env.PORT ?? 3000)
-const server = app.listen(port, () => console.log(`listening on http://localhost:${port}${webhook.receiver.path}`))
+const server = app.listen(port, () => console.log(`listening on http://localhost:${server.address().port}${webhook.receiver.path}`))
 
 // On SIGTERM/SIGINT: stop taking deliveries (503), let running handlers finish, then exit.
 for (const signal of ['SIGTERM', 'SIGINT']) {

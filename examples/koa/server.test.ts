@@ -1,35 +1,15 @@
-import { spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { signedRequest } from '@pocketsflow-webhooks/core/testing'
+import { startExample } from '../../test/example-server.js'
 
 const SECRET = 'whsec_example_koa'
 const dir = dirname(fileURLToPath(import.meta.url))
 
-/** Starts server.mjs on a free port (PORT=0) and reads the URL it prints. */
-async function startServer() {
-  const child = spawn(process.execPath, [join(dir, 'server.mjs')], {
-    env: { ...process.env, PORT: '0', POCKETSFLOW_WEBHOOK_SECRET: SECRET },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  child.stdout.on('data', (chunk) => (output += chunk))
-  child.stderr.on('data', (chunk) => (output += chunk))
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
-  const waitFor = async (text: string) => {
-    for (let i = 0; i < 100 && !output.includes(text); i++) await new Promise((r) => setTimeout(r, 50))
-    return output
-  }
-  const listening = /listening on http:\/\/localhost:(\d+)(\/\S*)/.exec(await waitFor('listening'))
-  if (!listening) throw new Error(`server.mjs did not start:\n${output}`)
-  const base = `http://127.0.0.1:${listening[1]}`
-  return { base, url: base + listening[2], child, exited, waitFor, output: () => output }
-}
-
 describe('examples/koa', () => {
   it('verifies, acknowledges, dedupes, rejects, serves the rest of the app and drains on SIGTERM', async () => {
-    const server = await startServer()
+    const server = await startExample(join(dir, 'server.mjs'), { POCKETSFLOW_WEBHOOK_SECRET: SECRET })
     try {
       expect(server.url).toBe(`${server.base}/webhooks/pocketsflow`)
       const post = (req: { headers: Record<string, string>; body: string }) =>

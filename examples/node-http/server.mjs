@@ -27,7 +27,7 @@ const server = createServer(async (req, res) => {
 })
 
 const port = Number(process.env.PORT ?? 3000)
-server.listen(port, () => console.log(`listening on http://localhost:${port}${receiver.path}`))
+server.listen(port, () => console.log(`listening on http://localhost:${server.address().port}${receiver.path}`))
 
 // On SIGTERM: stop taking deliveries (503), let running handlers finish, then exit.
 process.once('SIGTERM', async () => {

@@ -1,33 +1,15 @@
-import { spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { signedRequest } from '@pocketsflow-webhooks/core/testing'
+import { startExample } from '../../test/example-server.js'
 
 const SECRET = 'whsec_example_node_http'
 const dir = dirname(fileURLToPath(import.meta.url))
 
-async function startServer() {
-  const port = 21000 + (process.pid % 20000)
-  const child = spawn(process.execPath, [join(dir, 'server.mjs')], {
-    env: { ...process.env, PORT: String(port), POCKETSFLOW_WEBHOOK_SECRET: SECRET },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  child.stdout.on('data', (chunk) => (output += chunk))
-  child.stderr.on('data', (chunk) => (output += chunk))
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
-  for (let i = 0; i < 100 && !output.includes('listening'); i++) await new Promise((r) => setTimeout(r, 50))
-  const waitFor = async (text: string) => {
-    for (let i = 0; i < 100 && !output.includes(text); i++) await new Promise((r) => setTimeout(r, 50))
-    return output
-  }
-  return { url: `http://127.0.0.1:${port}/webhooks/pocketsflow`, child, exited, waitFor, output: () => output }
-}
-
 describe('examples/node-http', () => {
   it('verifies, acknowledges, dedupes, rejects and drains on SIGTERM', async () => {
-    const server = await startServer()
+    const server = await startExample(join(dir, 'server.mjs'), { POCKETSFLOW_WEBHOOK_SECRET: SECRET })
     try {
       const post = (req: { headers: Record<string, string>; body: string }, init: RequestInit = {}) =>
         fetch(server.url, { method: 'POST', headers: req.headers, body: req.body, ...init })
@@ -45,7 +27,7 @@ describe('examples/node-http', () => {
       expect((await fetch(server.url)).status).toBe(405)
       const huge = await signedRequest({ secret: SECRET, type: 'order.completed', overrides: { padding: 'x'.repeat(2 * 1024 * 1024) } })
       expect((await post(huge)).status).toBe(413)
-      expect((await fetch(server.url.replace('/webhooks/pocketsflow', '/other'))).status).toBe(404)
+      expect((await fetch(`${server.base}/other`)).status).toBe(404)
 
       server.child.kill('SIGTERM')
       expect(await server.exited).toBe(0)

@@ -39,15 +39,6 @@ export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: 
   return Object.assign(middleware, { receiver, close: receiver.close })
 }
 
-export { MemoryDedupeStore, WebhookHandlerError } from '@pocketsflow-webhooks/core'
-export type {
-  AnyEventFor,
-  DedupeStore,
-  EventHandler,
-  HandlerContext,
-  PocketsflowEvent,
-  Provider,
-  ReceiverHooks,
-  RetryOptions,
-  WebhookEvent,
-} from '@pocketsflow-webhooks/core'
+// The whole core (types, isEventType, MemoryDedupeStore, signWebhook, …): users of this adapter
+// need no second dependency for them.
+export * from '@pocketsflow-webhooks/core'

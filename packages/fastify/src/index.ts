@@ -157,16 +157,6 @@ const plugin: FastifyPluginAsync<AnyProviderOptions> = async (fastify, options) 
  */
 export const pocketsflowWebhook: PocketsflowWebhookPlugin = fp(plugin, { name: '@pocketsflow-webhooks/fastify', fastify: '5.x' })
 
-export { isEventType, MemoryDedupeStore, WebhookHandlerError } from '@pocketsflow-webhooks/core'
-export type {
-  AnyEventFor,
-  DedupeStore,
-  EventHandler,
-  HandlerContext,
-  PocketsflowEvent,
-  Provider,
-  ReceiverHooks,
-  RetryOptions,
-  WebhookEvent,
-  WebhookReceiver,
-} from '@pocketsflow-webhooks/core'
+// The whole core (types, isEventType, MemoryDedupeStore, signWebhook, …): users of this adapter
+// need no second dependency for them.
+export * from '@pocketsflow-webhooks/core'

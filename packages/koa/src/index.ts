@@ -124,15 +124,6 @@ function respond(ctx: KoaContextLike, result: ReceiverResult): void {
   ctx.body = body
 }
 
-export { isEventType, MemoryDedupeStore, WebhookHandlerError } from '@pocketsflow-webhooks/core'
-export type {
-  AnyEventFor,
-  DedupeStore,
-  EventHandler,
-  HandlerContext,
-  PocketsflowEvent,
-  Provider,
-  ReceiverHooks,
-  RetryOptions,
-  WebhookEvent,
-} from '@pocketsflow-webhooks/core'
+// The whole core (types, isEventType, MemoryDedupeStore, signWebhook, …): users of this adapter
+// need no second dependency for them.
+export * from '@pocketsflow-webhooks/core'

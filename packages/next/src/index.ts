@@ -28,16 +28,6 @@ export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: 
 export { pocketsflowPagesWebhook, type PocketsflowPagesHandler, type PocketsflowPagesWebhookOptions } from './pages.js'
 export type { PocketsflowRouteHandler, PocketsflowWebhookOptions } from './route.js'
 export type { Schedule, ScheduleOptions, WaitUntil } from './schedule.js'
-export { isEventType, MemoryDedupeStore, WebhookHandlerError } from '@pocketsflow-webhooks/core'
-export type {
-  AnyEventFor,
-  DedupeStore,
-  EventHandler,
-  HandlerContext,
-  PocketsflowEvent,
-  Provider,
-  ReceiverHooks,
-  RetryOptions,
-  WebhookEvent,
-  WebhookReceiver,
-} from '@pocketsflow-webhooks/core'
+// The whole core (types, isEventType, MemoryDedupeStore, signWebhook, …): users of this adapter
+// need no second dependency for them.
+export * from '@pocketsflow-webhooks/core'
