@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { POCKETBOOK_EVENT_TYPES, POCKETSFLOW_EVENT_TYPES, verifyWebhook } from '../index.js'
-import { generateSecret, signedRequest } from './index.js'
+import { generateSecret, rejectedDeliveries, signedRequest } from './index.js'
 
 describe('signedRequest', () => {
   it.each(POCKETSFLOW_EVENT_TYPES)('builds a delivery of %s that the verifier accepts', async (type) => {
@@ -53,5 +53,15 @@ describe('signedRequest', () => {
   it('generates distinct secrets', () => {
     expect(generateSecret()).not.toBe(generateSecret())
     expect(generateSecret()).toMatch(/^whsec_[0-9a-f]{48}$/)
+  })
+
+  it('rejectedDeliveries: each is refused by the verifier for the reason it names', async () => {
+    const secret = generateSecret()
+    const cases = await rejectedDeliveries({ secret })
+    expect(cases.map((c) => c.label)).toHaveLength(8)
+    for (const c of cases) {
+      const result = await verifyWebhook({ secret, headers: c.request.headers, body: c.request.body })
+      expect([c.label, result]).toEqual([c.label, { ok: false, reason: c.reason, ...(result.ok ? {} : result.skewSeconds === undefined ? {} : { skewSeconds: expect.any(Number) }) }])
+    }
   })
 })

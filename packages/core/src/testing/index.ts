@@ -3,7 +3,7 @@
 import { webCrypto } from '../crypto/web.js'
 import { encodeBase64 } from '../encoding.js'
 import { signWith, type SignOptions } from '../sign.js'
-import type { Provider } from '../types.js'
+import type { Provider, RejectionReason } from '../types.js'
 import { samplePocketbookEnvelope, samplePocketsflowPayload, sampleStandardWebhooksPayload } from './samples.js'
 import { isPocketbookEventType } from '../events/pocketbook.js'
 import {
@@ -65,4 +65,47 @@ function samplePayload(provider: Provider, options: SignedRequestOptions): unkno
     shape: options.shape ?? 'reference',
     ...(options.overrides ? { overrides: options.overrides } : {}),
   })
+}
+
+export interface RejectedDelivery {
+  /** What is wrong with it, for test names: "tampered body", "stale timestamp", … */
+  readonly label: string
+  readonly request: SignedRequest
+  /** The reason the core gives; every one of these is answered 401. */
+  readonly reason: RejectionReason
+}
+
+/**
+ * Deliveries every receiver must refuse with 401 and never hand to a handler: tampered body,
+ * missing or garbled signature, wrong secret, stale, future and garbage timestamps, and an event
+ * header that contradicts the signed body. For your own integration tests, and the adapters'.
+ */
+export async function rejectedDeliveries(options: { secret: string; type?: string }): Promise<RejectedDelivery[]> {
+  const type = options.type ?? 'order.completed'
+  const valid = () => signedRequest({ secret: options.secret, type })
+  const withHeaders = async (headers: Record<string, string | undefined>) => {
+    const request = await valid()
+    const merged: Record<string, string> = { ...request.headers }
+    for (const [name, value] of Object.entries(headers)) {
+      if (value === undefined) delete merged[name]
+      else merged[name] = value
+    }
+    return { ...request, headers: merged }
+  }
+  const tampered = await valid()
+  return [
+    // One space more: still valid JSON, no longer the signed bytes.
+    { label: 'tampered body', request: { ...tampered, body: `${tampered.body.slice(0, -1)} }` }, reason: 'signature_mismatch' },
+    { label: 'missing signature', request: await withHeaders({ 'X-Pocketsflow-Signature': undefined }), reason: 'missing_signature' },
+    { label: 'garbled signature', request: await withHeaders({ 'X-Pocketsflow-Signature': 'not-hex-at-all' }), reason: 'invalid_signature_header' },
+    { label: 'wrong secret', request: await signedRequest({ secret: `${options.secret}_other`, type }), reason: 'signature_mismatch' },
+    { label: 'stale timestamp', request: await signedRequest({ secret: options.secret, type, timestamp: Date.now() - 10 * 60_000 }), reason: 'timestamp_too_old' },
+    { label: 'future timestamp', request: await signedRequest({ secret: options.secret, type, timestamp: Date.now() + 10 * 60_000 }), reason: 'timestamp_in_future' },
+    { label: 'garbage timestamp', request: await withHeaders({ 'X-Pocketsflow-Timestamp': '123abc' }), reason: 'invalid_timestamp' },
+    {
+      label: 'event header contradicting the body',
+      request: await withHeaders({ 'X-Pocketsflow-Event': type === 'order.refunded' ? 'order.completed' : 'order.refunded' }),
+      reason: 'event_type_mismatch',
+    },
+  ]
 }
