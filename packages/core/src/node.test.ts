@@ -144,4 +144,27 @@ describe('receiveNodeRequest + sendNodeResponse over real HTTP', () => {
     await vi.waitFor(() => expect(reasons).toHaveLength(1))
     expect(reasons[0]).toBe('body_unreadable')
   })
+
+  it('answers an early rejection over HTTP/2 too (no Connection header there)', async () => {
+    const http2 = await import('node:http2')
+    const receiver = createWebhookReceiver({ secret: SECRET, logger: false })
+    const h2 = http2.createServer(async (req, res) => {
+      const result = await receiveNodeRequest(receiver, { req: req as unknown as IncomingMessage })
+      sendNodeResponse(req as unknown as IncomingMessage, res as unknown as ServerResponse, result)
+    })
+    await new Promise<void>((resolve) => h2.listen(0, '127.0.0.1', resolve))
+    const client = http2.connect(`http://127.0.0.1:${(h2.address() as AddressInfo).port}`)
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const stream = client.request({ ':method': 'POST', ':path': '/webhooks/pocketsflow', 'content-type': 'application/json' })
+        stream.on('response', (headers) => resolve(Number(headers[':status'])))
+        stream.on('error', reject)
+        stream.write('{"partial":') // the body is not complete when the answer goes out
+      })
+      expect(status).toBe(401)
+    } finally {
+      client.destroy()
+      h2.close()
+    }
+  })
 })

@@ -60,6 +60,15 @@ export function afterResponse(res: ServerResponse, result: ReceiverResult): void
   else res.once('close', () => void after())
 }
 
+/**
+ * Whether to answer with `Connection: close`: a request whose body was not read (rejected from its
+ * headers, or too large) would otherwise have to be drained to keep the connection alive, and
+ * closing is cheaper and safer. HTTP/2 forbids connection-specific headers: there the stream just ends.
+ */
+export function shouldCloseConnection(req: IncomingMessage): boolean {
+  return !req.complete && req.httpVersionMajor === 1
+}
+
 /** Writes the receiver's answer on a Node response and schedules the handlers after it. */
 export function sendNodeResponse(req: IncomingMessage, res: ServerResponse, result: ReceiverResult): void {
   afterResponse(res, result)
@@ -70,8 +79,6 @@ export function sendNodeResponse(req: IncomingMessage, res: ServerResponse, resu
   const { status, headers, body } = result.response
   res.statusCode = status
   for (const name in headers) res.setHeader(name, headers[name] as string)
-  // A request whose body was not read (rejected from its headers, or too large) would otherwise
-  // have to be drained to keep the connection alive; closing it is cheaper and safer.
-  if (!req.complete) res.setHeader('connection', 'close')
+  if (shouldCloseConnection(req)) res.setHeader('connection', 'close')
   res.end(body)
 }

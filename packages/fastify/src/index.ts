@@ -7,7 +7,7 @@ import {
   type WebhookReceiver,
   type WebhookReceiverOptions,
 } from '@pocketsflow-webhooks/core'
-import { afterResponse } from '@pocketsflow-webhooks/core/node'
+import { afterResponse, shouldCloseConnection } from '@pocketsflow-webhooks/core/node'
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 
@@ -83,10 +83,7 @@ const PARSER_ERRORS: Readonly<Record<string, readonly [RejectionReason, string?]
 function send(request: FastifyRequest, reply: FastifyReply, result: ReceiverResult): FastifyReply {
   const { status, headers, body } = result.response
   reply.code(status).headers(headers)
-  // A body that was not read (rejected from its headers, or too large) would otherwise have to be
-  // drained to keep the connection alive; closing it is cheaper and safer. (HTTP/2 has no such
-  // header: the stream ends on its own.)
-  if (!request.raw.complete && request.raw.httpVersionMajor === 1) reply.header('connection', 'close')
+  if (shouldCloseConnection(request.raw)) reply.header('connection', 'close')
   return reply.send(body)
 }
 

@@ -6,7 +6,7 @@ import {
   type WebhookReceiver,
   type WebhookReceiverOptions,
 } from '@pocketsflow-webhooks/core'
-import { afterResponse, receiveNodeRequest } from '@pocketsflow-webhooks/core/node'
+import { afterResponse, receiveNodeRequest, shouldCloseConnection } from '@pocketsflow-webhooks/core/node'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 // Types only: lets the `DefaultState` augmentation below find Koa's declarations.
 import type {} from 'koa'
@@ -118,9 +118,7 @@ function respond(ctx: KoaContextLike, result: ReceiverResult): void {
   ctx.status = status
   // Before the body: Koa would otherwise make a string body text/plain.
   for (const name in headers) ctx.set(name, headers[name] as string)
-  // A body that was not read (rejected from its headers, or too large) would have to be drained
-  // to keep the connection alive; closing it is cheaper and safer.
-  if (!ctx.req.complete) ctx.set('connection', 'close')
+  if (shouldCloseConnection(ctx.req)) ctx.set('connection', 'close')
   ctx.body = body
 }
 
