@@ -1,30 +1,15 @@
 // Checks the published build, not the sources: run `pnpm build` first (the test command does).
-import { existsSync, readFileSync } from 'node:fs'
-import { builtinModules, createRequire } from 'node:module'
+import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { NODE_BUILTINS, reachableImports as reachableFrom } from '../../../test/build-imports.js'
 
 const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist')
-const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]))
+const builtins = NODE_BUILTINS
 
-/** Every module specifier reachable from an entry file, following relative imports. */
-function reachableImports(entry: string): string[] {
-  const seen = new Set<string>()
-  const external: string[] = []
-  const visit = (file: string) => {
-    if (seen.has(file)) return
-    seen.add(file)
-    const source = readFileSync(file, 'utf8')
-    for (const match of source.matchAll(/(?:from\s*|import\s*\(\s*|require\(\s*|^import\s+)['"]([^'"]+)['"]/gm)) {
-      const spec = match[1] as string
-      if (spec.startsWith('.')) visit(join(dirname(file), spec))
-      else external.push(spec)
-    }
-  }
-  visit(join(dist, entry))
-  return external
-}
+const reachableImports = (entry: string) => reachableFrom(dist, entry)
 
 describe('published build', () => {
   it('exists (run `pnpm build`)', () => {

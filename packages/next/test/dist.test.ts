@@ -1,34 +1,19 @@
 // Checks the published build, not the sources: run `pnpm build` first (the test command does).
 import { execFile } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
-import { builtinModules, createRequire } from 'node:module'
+import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { signedRequest } from '@pocketsflow-webhooks/core/testing'
+import { NODE_BUILTINS, reachableImports as reachableFrom } from '../../../test/build-imports.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const dist = join(root, 'dist')
-const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]))
+const builtins = NODE_BUILTINS
 
-/** Every module specifier reachable from an entry file, following relative imports. */
-function reachableImports(entry: string): string[] {
-  const seen = new Set<string>()
-  const external = new Set<string>()
-  const visit = (file: string) => {
-    if (seen.has(file)) return
-    seen.add(file)
-    const source = readFileSync(file, 'utf8')
-    for (const match of source.matchAll(/(?:from\s*|import\s*\(\s*|require\(\s*|^import\s+)['"]([^'"]+)['"]/gm)) {
-      const spec = match[1] as string
-      if (spec.startsWith('.')) visit(join(dirname(file), spec))
-      else external.add(spec)
-    }
-  }
-  visit(join(dist, entry))
-  return [...external].sort()
-}
+const reachableImports = (entry: string) => reachableFrom(dist, entry)
 
 describe('published build', () => {
   it('exists (run `pnpm build`)', () => {
