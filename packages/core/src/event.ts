@@ -59,13 +59,6 @@ export type AnyEventFor<P extends Provider> = P extends 'pocketsflow'
     ? PocketbookEvent | UnknownPocketbookEvent
     : StandardWebhooksEvent
 
-/** The types a receiver for provider P knows the payload of. */
-export type KnownTypeFor<P extends Provider> = P extends 'pocketsflow'
-  ? PocketsflowEventType
-  : P extends 'pocketbook'
-    ? PocketbookEventType
-    : never
-
 /** The event a typed handler for type T receives. */
 export type EventOfType<P extends Provider, T extends string> = P extends 'pocketsflow'
   ? T extends PocketsflowEventType

@@ -459,5 +459,3 @@ function byteLength(text: string): number {
   }
   return bytes
 }
-
-export type { SignedHeaders }
