@@ -2,6 +2,7 @@ import { WebhookHandlerError, WebhookHandlerTimeoutError, WebhookReceiverClosedE
 import type { WebhookEvent } from './event.js'
 import { Deadlines } from './deadlines.js'
 import { isThenable } from './realm.js'
+import type { InboxAttempt, InboxOutcome } from './inbox.js'
 import type { Logger } from './types.js'
 
 export interface RetryOptions {
@@ -156,7 +157,6 @@ export class Dispatcher {
   }
 
   async #runHandler(name: string, handler: EventHandler, event: WebhookEvent): Promise<{ ok: boolean; attempts: number }> {
-    const { logger, hooks, onError } = this.#options
     const max = this.#retry.maxAttempts
     let lastError: unknown
     let attempts = 0
@@ -167,27 +167,87 @@ export class Dispatcher {
       }
       attempts++
       try {
-        await this.#attempt(handler, event, attempts)
+        await this.#attempt(handler, event, attempts, undefined)
         return { ok: true, attempts }
       } catch (error) {
         lastError = error
         const willRetry = attempts < max && !this.#stopped
-        logger.warn(
-          { eventId: event.id, type: event.type, handler: name, attempt: attempts, willRetry, err: error },
-          'webhook handler attempt failed',
-        )
-        const attempt = attempts
-        callHook(logger, 'failed', hooks.failed && (() => hooks.failed?.(error, event, { handler: name, attempt, willRetry })))
+        this.#attemptFailed(name, event, attempts, error, willRetry)
         if (willRetry) await this.#sleep(backoffDelay(attempts, this.#retry))
       }
     }
-    const failure = new WebhookHandlerError(event, name, attempts, lastError)
-    logger.error({ eventId: event.id, type: event.type, handler: name, attempts, err: lastError }, 'webhook handling failed for good')
-    callHook(logger, 'onError', onError && (() => onError(failure, event)))
+    this.#gaveUp(name, event, attempts, lastError)
     return { ok: false, attempts }
   }
 
-  async #attempt(handler: EventHandler, event: WebhookEvent, attempt: number): Promise<void> {
+  /**
+   * One attempt of a durable inbox's event: each handler not yet completed runs once; the inbox
+   * does the retrying (its retries survive a crash, these in-memory ones would not).
+   */
+  async runAttempt(job: InboxAttempt): Promise<InboxOutcome> {
+    const started = Date.now()
+    const { event, attempt, completed, markCompleted, signal } = job
+    const { hooks, logger } = this.#options
+    const final = attempt >= this.#retry.maxAttempts
+    const todo = this.#handlersOf(event).filter(([name]) => !completed?.includes(name))
+    let firstError: unknown
+    let failed = false
+    for (let i = 0; i < todo.length; i++) {
+      const [name, handler] = todo[i] as [string, EventHandler]
+      try {
+        if (signal?.aborted) throw signal.reason ?? new WebhookReceiverClosedError()
+        await this.#attempt(handler, event, attempt, signal)
+        if (markCompleted && i < todo.length - 1) {
+          try {
+            await markCompleted(name)
+          } catch (error) {
+            logger.warn({ err: error, eventId: event.id, handler: name }, 'could not record that a handler succeeded; a retry may run it again')
+          }
+        }
+      } catch (error) {
+        if (!failed) firstError = error
+        failed = true
+        this.#attemptFailed(name, event, attempt, error, !final)
+        if (final) this.#gaveUp(name, event, attempt, error)
+      }
+    }
+    if (failed) return { ok: false, error: firstError, final, retryInMs: final ? 0 : backoffDelay(attempt, this.#retry) }
+    const durationMs = Date.now() - started
+    if (this.#options.debug) logger.debug({ eventId: event.id, type: event.type, attempts: attempt, durationMs }, 'webhook handled')
+    callHook(logger, 'handled', hooks.handled && (() => hooks.handled?.(event, { attempts: attempt, durationMs })))
+    return { ok: true }
+  }
+
+  get maxAttempts(): number {
+    return this.#retry.maxAttempts
+  }
+
+  get timeoutMs(): number {
+    return this.#timeoutMs
+  }
+
+  #handlersOf(event: WebhookEvent): [string, EventHandler][] {
+    const list: [string, EventHandler][] = []
+    const typed = this.#options.handlers.get(event.type)
+    if (typed) list.push([event.type, typed])
+    if (this.#options.onEvent) list.push(['onEvent', this.#options.onEvent])
+    return list
+  }
+
+  #attemptFailed(name: string, event: WebhookEvent, attempt: number, error: unknown, willRetry: boolean): void {
+    const { logger, hooks } = this.#options
+    logger.warn({ eventId: event.id, type: event.type, handler: name, attempt, willRetry, err: error }, 'webhook handler attempt failed')
+    callHook(logger, 'failed', hooks.failed && (() => hooks.failed?.(error, event, { handler: name, attempt, willRetry })))
+  }
+
+  #gaveUp(name: string, event: WebhookEvent, attempts: number, lastError: unknown): void {
+    const { logger, onError } = this.#options
+    const failure = new WebhookHandlerError(event, name, attempts, lastError)
+    logger.error({ eventId: event.id, type: event.type, handler: name, attempts, err: lastError }, 'webhook handling failed for good')
+    callHook(logger, 'onError', onError && (() => onError(failure, event)))
+  }
+
+  async #attempt(handler: EventHandler, event: WebhookEvent, attempt: number, outer: AbortSignal | undefined): Promise<void> {
     // The AbortController is made only if the handler reads ctx.signal: creating one costs more
     // than the rest of an attempt's bookkeeping, and most handlers never look.
     let controller: AbortController | undefined
@@ -200,6 +260,8 @@ export class Dispatcher {
       stopWaiting?.(reason)
     }
     this.#running.add(fail)
+    const onOuterAbort = outer && (() => fail(outer.reason ?? new WebhookReceiverClosedError()))
+    if (onOuterAbort) outer.addEventListener('abort', onOuterAbort, { once: true })
     const deadline = this.#deadlines?.start(() => fail(new WebhookHandlerTimeoutError(this.#timeoutMs)))
     const logger = this.#options.logger
     const ctx: HandlerContext = {
@@ -226,6 +288,7 @@ export class Dispatcher {
       }
     } finally {
       if (deadline) this.#deadlines?.finish(deadline)
+      if (onOuterAbort) outer.removeEventListener('abort', onOuterAbort)
       this.#running.delete(fail)
     }
   }

@@ -7,6 +7,7 @@ import {
   type PocketsflowEventDataMap,
   type PocketsflowEventType,
 } from './events/pocketsflow.js'
+import { MALFORMED, parseJson } from './json.js'
 import type { Provider } from './types.js'
 
 /** How the signature matched: for debugging and for retiring an old secret, never sent to the sender. */
@@ -119,4 +120,49 @@ export function createEvent(fields: EventFields): WebhookEvent {
     timestamp: fields.timestampMs === undefined ? undefined : new Date(fields.timestampMs),
     verification: fields.verification,
   }
+}
+
+/**
+ * An event as text, for durable inboxes: every field round-trips through `parseEvent`, including
+ * the timestamp and the relation between `data` and `payload` (no second copy of the body).
+ */
+export function serializeEvent(event: WebhookEvent): string {
+  const dataIsPayload = event.data === event.payload
+  const dataIsEnvelopeData =
+    !dataIsPayload && typeof event.payload === 'object' && event.payload !== null && (event.payload as { data?: unknown }).data === event.data
+  return JSON.stringify({
+    v: 1,
+    id: event.id,
+    type: event.type,
+    deliveredType: event.deliveredType,
+    provider: event.provider,
+    timestampMs: event.timestamp?.getTime(),
+    verification: event.verification,
+    payload: event.payload,
+    data: dataIsPayload ? undefined : dataIsEnvelopeData ? undefined : event.data,
+    dataFrom: dataIsPayload ? 'payload' : dataIsEnvelopeData ? 'payload.data' : 'data',
+  })
+}
+
+/** The event `serializeEvent` wrote. Throws a TypeError on text it did not write. */
+export function parseEvent(text: string): WebhookEvent {
+  // The stored text passed the same parser once; going through it again keeps the guarantee even
+  // if someone edited the row or the job by hand.
+  const raw = parseJson(text) as Record<string, unknown> | null | typeof MALFORMED
+  if (raw === MALFORMED || raw === null || typeof raw !== 'object' || raw.v !== 1 || typeof raw.id !== 'string' || typeof raw.type !== 'string') {
+    throw new TypeError('pocketsflow-webhooks: not a serialized webhook event')
+  }
+  const payload = raw.payload
+  const data =
+    raw.dataFrom === 'payload' ? payload : raw.dataFrom === 'payload.data' ? (payload as { data?: unknown } | null)?.data : raw.data
+  return createEvent({
+    id: raw.id,
+    type: raw.type,
+    deliveredType: typeof raw.deliveredType === 'string' ? raw.deliveredType : raw.type,
+    data,
+    payload,
+    provider: raw.provider as Provider,
+    timestampMs: typeof raw.timestampMs === 'number' ? raw.timestampMs : undefined,
+    verification: raw.verification as VerificationDetail,
+  })
 }

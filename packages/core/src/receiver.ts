@@ -1,6 +1,7 @@
 import type { CryptoBackend } from './crypto/backend.js'
 import { MemoryDedupeStore } from './dedupe/memory.js'
 import type { DedupeStore } from './dedupe/store.js'
+import type { InboxProcessor, WebhookInbox } from './inbox.js'
 import { callHook, Dispatcher, MAX_TIMER_MS, type EventHandler, type ReceiverHooks, type RetryOptions } from './dispatch.js'
 import type { WebhookHandlerError } from './errors.js'
 import { assignEventId, type AnyEventFor, type EventOfType, type WebhookEvent } from './event.js'
@@ -66,7 +67,14 @@ export interface WebhookReceiverOptions<P extends Provider = 'pocketsflow'> {
   handlerTimeoutMs?: number
   /** Where seen event ids are kept (default: in memory, 7 days, 50 000 ids), or `false` for no dedupe. */
   dedupe?: DedupeStore | false
-  /** How long a dedupe store call may take before the delivery is answered 503 (default 2000 ms). */
+  /**
+   * A durable inbox (`bullmqInbox(…)`, `postgresInbox(…)`): each event is stored in it before the
+   * 200 (503 if that fails), and its workers run the handlers with retries that survive a crash.
+   * It dedupes too, so `dedupe` is not used with it. Without handlers (`on`, `onEvent`) this
+   * receiver only records, for a separate worker process (`startInboxWorker`).
+   */
+  inbox?: WebhookInbox
+  /** How long a dedupe store or inbox call may take before the delivery is answered 503 (default 2000 ms). */
   storeTimeoutMs?: number
   /** Chooses the idempotency key (default: the sender's event id, or one derived from the raw body). */
   idempotencyKey?: (event: AnyEventFor<P>) => string
@@ -176,7 +184,7 @@ function normalisePath(path: string): string {
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
 }
 
-function buildHandlerMap(provider: Provider, on: Record<string, unknown> | undefined, logger: Logger): Map<string, EventHandler> {
+export function buildHandlerMap(provider: Provider, on: Record<string, unknown> | undefined, logger: Logger): Map<string, EventHandler> {
   const map = new Map<string, EventHandler>()
   if (on === undefined) return map
   if (on === null || typeof on !== 'object') throw new TypeError('pocketsflow-webhooks: "on" must be an object of handlers')
@@ -216,8 +224,17 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT
   if (!Number.isInteger(bodyLimit) || bodyLimit < 1) throw new TypeError('pocketsflow-webhooks: "bodyLimit" must be a positive integer')
   const hooks = (options.hooks ?? {}) as ReceiverHooks
+  const inbox = options.inbox
+  if (inbox !== undefined && !isInbox(inbox)) {
+    throw new TypeError('pocketsflow-webhooks: "inbox" must be an inbox such as bullmqInbox(…) or postgresInbox(…)')
+  }
+  if (inbox && options.dedupe !== undefined) {
+    throw new TypeError('pocketsflow-webhooks: "inbox" dedupes events itself; remove the "dedupe" option')
+  }
   const store: DedupeStore | undefined =
-    options.dedupe === false ? undefined : (options.dedupe ?? new MemoryDedupeStore({ ...(options.now ? { now: options.now } : {}) }))
+    options.dedupe === false || inbox
+      ? undefined
+      : (options.dedupe ?? new MemoryDedupeStore({ ...(options.now ? { now: options.now } : {}) }))
   const idempotencyKey = options.idempotencyKey as ((event: WebhookEvent) => unknown) | undefined
   const dispatcher = new Dispatcher({
     handlers: buildHandlerMap(provider, options.on as Record<string, unknown> | undefined, logger),
@@ -229,6 +246,8 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     debug,
     hooks,
   })
+
+  if (inbox && (options.on !== undefined || options.onEvent !== undefined)) startInbox(inbox, dispatcher, logger)
 
   const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS
   if (!(storeTimeoutMs > 0 && storeTimeoutMs <= MAX_TIMER_MS)) {
@@ -274,7 +293,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     if (!isThenable(work)) return Promise.resolve(work)
     let timer: ReturnType<typeof setTimeout> | undefined
     const deadline = new Promise<never>((_, fail) => {
-      timer = setTimeout(() => fail(new Error(`dedupe store ${what} took longer than ${storeTimeoutMs} ms`)), storeTimeoutMs)
+      timer = setTimeout(() => fail(new Error(`${what} took longer than ${storeTimeoutMs} ms`)), storeTimeoutMs)
     })
     return Promise.race([Promise.resolve(work), deadline]).finally(() => clearTimeout(timer))
   }
@@ -282,7 +301,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
   async function release(key: string): Promise<void> {
     try {
       const releasing = store?.release(key)
-      if (isThenable(releasing)) await withDeadline(releasing, 'release')
+      if (isThenable(releasing)) await withDeadline(releasing, 'dedupe store release')
     } catch (error) {
       logger.error({ err: error, eventId: key }, 'dedupe store failed to release the event')
     }
@@ -305,13 +324,14 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     // so the dedupe store's memory is bounded by its entry count.
     if (event.id.length > MAX_KEY_LENGTH) assignEventId(event, `sha256:${await backend.sha256Hex(event.id)}`)
     const key = event.id
+    if (inbox) return record(inbox, event)
     if (store) {
       let claim: boolean | Promise<boolean> | undefined
       let claimed: boolean
       try {
         claim = store.claim(key)
         // A synchronous store (the in-memory one) answers without a trip through the microtask queue.
-        claimed = typeof claim === 'boolean' ? claim : await withDeadline(claim, 'claim')
+        claimed = typeof claim === 'boolean' ? claim : await withDeadline(claim, 'dedupe store claim')
       } catch (error) {
         logger.error({ err: error, eventId: key, type: event.type }, 'dedupe store unavailable: answering 503')
         // If the claim lands after we gave up, undo it, or a re-send would be taken for a duplicate.
@@ -354,7 +374,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
           else {
             try {
               const completing = store.complete(key)
-              if (isThenable(completing)) await withDeadline(completing, 'complete')
+              if (isThenable(completing)) await withDeadline(completing, 'dedupe store complete')
             } catch (error) {
               logger.error({ err: error, eventId: key }, 'dedupe store failed to mark the event done')
             }
@@ -365,6 +385,27 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
       }
     }
     return { response: ACCEPTED, event, after }
+  }
+
+  /** With a durable inbox: stored before the 200, processed by the inbox's workers. */
+  async function record(inbox: WebhookInbox, event: WebhookEvent): Promise<ReceiverResult> {
+    let recorded: boolean
+    try {
+      recorded = await withDeadline(inbox.record(event), 'recording the event in the inbox')
+    } catch (error) {
+      // A record that lands after this 503 is fine: the event is processed once, and a re-send is
+      // answered as a duplicate. Undoing it could lose an event the sender will not re-send.
+      logger.error({ err: error, eventId: event.id, type: event.type }, 'inbox unavailable: answering 503')
+      return reject('store_unavailable')
+    }
+    if (!recorded) {
+      logger.info({ eventId: event.id, type: event.type }, 'duplicate webhook delivery acknowledged, not processed again')
+      callHook(logger, 'duplicate', hooks.duplicate && (() => hooks.duplicate?.(event)))
+      return { response: DUPLICATE, event }
+    }
+    if (debug) logger.debug({ eventId: event.id, type: event.type }, 'webhook recorded in the inbox')
+    callHook(logger, 'accepted', hooks.accepted && (() => hooks.accepted?.(event)))
+    return { response: ACCEPTED, event }
   }
 
   function waitIdle(limitMs: number): Promise<boolean> {
@@ -434,14 +475,47 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
         dispatcher.stop()
         await waitIdle(CLOSE_GRACE_MS)
       }
+      if (inbox) {
+        try {
+          await inbox.close({ timeoutMs })
+        } catch (error) {
+          logger.error({ err: error }, 'inbox failed to close')
+        }
+      }
       if (store?.close) {
         try {
-          await (timeoutMs === Infinity ? store.close() : withDeadline(store.close(), 'close'))
+          await (timeoutMs === Infinity ? store.close() : withDeadline(store.close(), 'dedupe store close'))
         } catch (error) {
           logger.error({ err: error }, 'dedupe store failed to close')
         }
       }
     },
+  }
+}
+
+function isInbox(value: unknown): value is WebhookInbox {
+  const inbox = value as Partial<WebhookInbox> | null
+  return typeof inbox === 'object' && inbox !== null && typeof inbox.record === 'function' && typeof inbox.start === 'function' && typeof inbox.close === 'function'
+}
+
+/** The processor an inbox's workers run: the dispatcher, one attempt at a time. */
+export function inboxProcessor(dispatcher: Dispatcher, logger: Logger): InboxProcessor {
+  return {
+    maxAttempts: dispatcher.maxAttempts,
+    attemptTimeoutMs: dispatcher.timeoutMs,
+    logger,
+    run: (attempt) => dispatcher.runAttempt(attempt),
+  }
+}
+
+export function startInbox(inbox: WebhookInbox, dispatcher: Dispatcher, logger: Logger): void {
+  try {
+    const started = inbox.start(inboxProcessor(dispatcher, logger))
+    // A failed start (database down at boot) is not fatal: records answer 503 until it is back,
+    // and the engine's workers reconnect on their own.
+    if (isThenable(started)) Promise.resolve(started).catch((error: unknown) => logger.error({ err: error }, 'the inbox failed to start its workers'))
+  } catch (error) {
+    logger.error({ err: error }, 'the inbox failed to start its workers')
   }
 }
 

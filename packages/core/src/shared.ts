@@ -11,7 +11,9 @@ export type {
   VerificationDetail,
   WebhookEvent,
 } from './event.js'
-export { isEventType } from './event.js'
+export { isEventType, parseEvent, serializeEvent } from './event.js'
+export type { DeadLetter, InboxAttempt, InboxOutcome, InboxProcessor, WebhookInbox } from './inbox.js'
+export { startInboxWorker, type InboxWorker, type InboxWorkerOptions } from './inbox-worker.js'
 export * from './events/pocketsflow.js'
 export * from './events/pocketbook.js'
 export { WebhookHandlerError, WebhookHandlerTimeoutError, WebhookReceiverClosedError } from './errors.js'

@@ -1,0 +1,78 @@
+import type { WebhookEvent } from './event.js'
+import type { Logger } from './types.js'
+
+/**
+ * A durable inbox: the receiver records each verified event in it before answering 200, and the
+ * inbox's workers run the handlers later, with retries that survive a crash. The engines
+ * (`@pocketsflow-webhooks/redis`, `@pocketsflow-webhooks/postgres`) implement this interface; the
+ * adapters never see it, they only pass `inbox` through to the core receiver.
+ */
+export interface WebhookInbox {
+  /**
+   * Stores the event durably. Resolves `true` when it was recorded (new, or a dead letter of the
+   * same id queued again), `false` when the id is already known within the retention (a duplicate).
+   * Rejects when storage failed: the receiver then answers 503 and acknowledges nothing.
+   */
+  record(event: WebhookEvent): Promise<boolean>
+  /** Starts the workers that run `processor` on recorded events. Called once. */
+  start(processor: InboxProcessor): void | Promise<void>
+  /**
+   * Stops taking new work and waits for running attempts; after `timeoutMs` they are aborted and
+   * their events released for another worker (not counted as failed). Then closes connections.
+   */
+  close(options?: { timeoutMs?: number }): Promise<void>
+  /** Events whose handlers failed their last attempt, newest first, with payload and last error. */
+  deadLetters(options?: { limit?: number }): Promise<DeadLetter[]>
+  /** Queues a dead letter again, attempts starting from 1. `false` if no dead letter has that id. */
+  replay(id: string): Promise<boolean>
+}
+
+/** One attempt at an event, as an inbox's worker hands it to the processor. */
+export interface InboxAttempt {
+  readonly event: WebhookEvent
+  /** 1 for the first run. A run cut short by a crash or a lost lease counted as an attempt. */
+  readonly attempt: number
+  /** Handlers that succeeded in an earlier attempt: they are not run again. */
+  readonly completed?: readonly string[]
+  /**
+   * Persists that one handler succeeded, so a retry after a crash skips it. Called only while
+   * another handler of the event remains to run; a failure to persist is logged, not fatal.
+   */
+  readonly markCompleted?: (handler: string) => Promise<void>
+  /** Aborted when the inbox closes or loses its claim on the event: reaches the handlers' `ctx.signal`. */
+  readonly signal?: AbortSignal
+}
+
+export type InboxOutcome =
+  | { readonly ok: true }
+  | {
+      readonly ok: false
+      /** The (first) failing handler's error, for the dead letter. */
+      readonly error: unknown
+      /** No attempt follows: `onError` has been called; the inbox keeps the event as a dead letter. */
+      readonly final: boolean
+      /** When `final` is false: how long to wait before the next attempt. */
+      readonly retryInMs: number
+    }
+
+/** The receiver's handlers, retry policy and time limit, packaged for an inbox's workers. */
+export interface InboxProcessor {
+  /** Attempts per event, the first included (the receiver's `retry.maxAttempts`). */
+  readonly maxAttempts: number
+  /** Time limit of one handler attempt (the receiver's `handlerTimeoutMs`); size leases from it. */
+  readonly attemptTimeoutMs: number
+  readonly logger: Logger
+  /** Runs every handler not yet completed, once. Never rejects. */
+  run(attempt: InboxAttempt): Promise<InboxOutcome>
+}
+
+/** An event that failed its last attempt, kept with its payload until replayed. */
+export interface DeadLetter {
+  readonly id: string
+  readonly type: string
+  readonly attempts: number
+  /** The last error's message. */
+  readonly lastError: string | undefined
+  readonly failedAt: Date
+  readonly event: WebhookEvent
+}
