@@ -1,7 +1,10 @@
 // Shared by every HTTP benchmark: the signed deliveries the load generator sends, and the trivial
 // handler work both sides do after answering. Each request carries a fresh id and timestamp, so
 // the adapter's dedupe sees new events, as it would in production.
+import { spawn } from 'node:child_process'
 import { createHmac } from 'node:crypto'
+import os from 'node:os'
+import autocannon from 'autocannon'
 
 export const SECRET = 'whsec_bench_http_7d2e9a41c8b3f605'
 export const PATH = '/webhooks/pocketsflow'
@@ -37,4 +40,80 @@ export function signedHeaders(body) {
 export let handled = 0
 export function handle() {
   handled++
+}
+
+/** The run's settings, from the environment: BENCH_DURATION, BENCH_WARMUP, BENCH_ROUNDS, BENCH_CONNECTIONS. */
+export const settings = {
+  duration: Number(process.env.BENCH_DURATION ?? 10),
+  warmup: Number(process.env.BENCH_WARMUP ?? 3),
+  rounds: Number(process.env.BENCH_ROUNDS ?? 2),
+  connections: Number(process.env.BENCH_CONNECTIONS ?? 50),
+}
+
+/** One line saying what ran where, printed above every table. */
+export function describeRun(what) {
+  const { duration, warmup, rounds, connections } = settings
+  return `Node ${process.version}, ${os.cpus()[0]?.model.trim()} × ${os.cpus().length}; ${connections} connections, ${rounds} × ${duration} s each (after ${warmup} s warm-up), ${what}`
+}
+
+/**
+ * Starts the server script in its own process, warms it up, loads it, stops it. Any non-2xx
+ * answer fails the run: a benchmark of rejected deliveries would measure nothing useful.
+ */
+export async function measureServer(file, port, env = {}) {
+  const child = await startServer(file, port, env)
+  try {
+    await load(port, settings.warmup)
+    const result = await load(port, settings.duration)
+    const bad = result.non2xx + result.errors + result.timeouts
+    if (bad > 0) throw new Error(`${file} ${JSON.stringify(env)}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`)
+    return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 }
+  } finally {
+    await stopServer(child)
+  }
+}
+
+/** Starts a server script in its own process; resolves once it prints "ready". */
+export function startServer(file, port, env = {}) {
+  const child = spawn(process.execPath, [file], { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] })
+  return new Promise((resolve, reject) => {
+    let out = ''
+    child.stdout.on('data', (chunk) => {
+      out += chunk
+      if (out.includes('ready')) resolve(child)
+    })
+    child.once('exit', (code) => reject(new Error(`${file} exited with ${code} before it was ready`)))
+  })
+}
+
+/** Stops a server started by startServer and waits for it to exit (it may clean up first). */
+export function stopServer(child) {
+  if (child.exitCode !== null) return Promise.resolve()
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGTERM')
+  return exited
+}
+
+/** Signed deliveries, each new, from `connections` keep-alive connections for `seconds`. */
+export function load(port, seconds, connections = settings.connections) {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url: `http://127.0.0.1:${port}`,
+        connections,
+        duration: seconds,
+        requests: [
+          {
+            method: 'POST',
+            path: PATH,
+            setupRequest(req) {
+              const body = nextBody()
+              return { ...req, headers: signedHeaders(body), body }
+            },
+          },
+        ],
+      },
+      (error, result) => (error ? reject(error) : resolve(result)),
+    )
+  })
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { inboxCommand, inboxHelp } from './commands/inbox.js'
 import { listenCommand, listenHelp } from './commands/listen.js'
 import { sendCommand, sendHelp } from './commands/send.js'
 import { verifyCommand, verifyHelp } from './commands/verify.js'
@@ -10,6 +11,7 @@ Commands:
   send <event-type>   sign a realistic sample event and POST it to your receiver
   verify              explain why a captured delivery verifies or not
   listen              a local receiver that verifies and prints every delivery
+  inbox list|replay   dead letters of a durable inbox (Redis or PostgreSQL): list, queue again
 
 Run \`pocketsflow-webhooks <command> --help\` for a command's options.
 The secret comes from --secret or POCKETSFLOW_WEBHOOK_SECRET, and is never printed.`
@@ -18,6 +20,7 @@ const commands: Record<string, [(args: string[]) => Promise<number>, string]> = 
   send: [sendCommand, sendHelp],
   verify: [verifyCommand, verifyHelp],
   listen: [listenCommand, listenHelp],
+  inbox: [inboxCommand, inboxHelp],
 }
 
 async function main(argv: string[]): Promise<number> {
