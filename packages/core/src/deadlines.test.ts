@@ -8,11 +8,11 @@ describe('Deadlines (one timer for every attempt)', () => {
     vi.useFakeTimers()
     const d = new Deadlines(100)
     const expired: string[] = []
-    const a = d.start(() => expired.push('a'))
+    const a = d.start({ expire: () => expired.push('a') })
     vi.advanceTimersByTime(30)
-    const b = d.start(() => expired.push('b'))
+    const b = d.start({ expire: () => expired.push('b') })
     vi.advanceTimersByTime(30)
-    d.start(() => expired.push('c'))
+    d.start({ expire: () => expired.push('c') })
     d.finish(b)
     vi.advanceTimersByTime(39) // t=99: nothing due
     expect(expired).toEqual([])
@@ -28,11 +28,11 @@ describe('Deadlines (one timer for every attempt)', () => {
     vi.useFakeTimers()
     const d = new Deadlines(50)
     const expired: number[] = []
-    const first = d.start(() => expired.push(1))
+    const first = d.start({ expire: () => expired.push(1) })
     expect(vi.getTimerCount()).toBe(1)
     d.finish(first)
     expect(vi.getTimerCount()).toBe(0)
-    d.start(() => expired.push(2))
+    d.start({ expire: () => expired.push(2) })
     vi.advanceTimersByTime(50)
     expect(expired).toEqual([2])
   })
@@ -40,7 +40,7 @@ describe('Deadlines (one timer for every attempt)', () => {
   it('stays small under a stream of attempts that finish in order', () => {
     vi.useFakeTimers()
     const d = new Deadlines(1000)
-    for (let i = 0; i < 100_000; i++) d.finish(d.start(() => {}))
+    for (let i = 0; i < 100_000; i++) d.finish(d.start({ expire: () => {} }))
     expect(vi.getTimerCount()).toBe(0)
   })
 })

@@ -5,9 +5,14 @@
  * bookkeeping). Finished attempts are dropped from the front as they finish, so the queue holds
  * about the attempts in progress.
  */
+export interface Expiring {
+  /** Called once when the deadline passes before finish(). */
+  expire(): void
+}
+
 export interface Deadline {
   readonly at: number
-  readonly expire: () => void
+  readonly target: Expiring
   done: boolean
 }
 
@@ -21,8 +26,8 @@ export class Deadlines {
     this.#limitMs = limitMs
   }
 
-  start(expire: () => void): Deadline {
-    const deadline: Deadline = { at: Date.now() + this.#limitMs, expire, done: false }
+  start(target: Expiring): Deadline {
+    const deadline: Deadline = { at: Date.now() + this.#limitMs, target, done: false }
     this.#queue.push(deadline)
     if (this.#timer === undefined) this.#arm()
     return deadline
@@ -59,7 +64,7 @@ export class Deadlines {
       this.#head++
       if (!front.done) {
         front.done = true
-        front.expire()
+        front.target.expire()
       }
     }
     this.#dropFinished()

@@ -109,7 +109,7 @@ export class Dispatcher {
   #stopped = false
   // Running attempts and retry waits, so stop() can cut them short (one listener each, not one
   // per attempt on a shared signal).
-  readonly #running = new Set<(reason: unknown) => void>()
+  readonly #running = new Set<Attempt>()
   readonly #waiting = new Set<() => void>()
   readonly #deadlines: Deadlines | undefined
 
@@ -128,35 +128,37 @@ export class Dispatcher {
   stop(): void {
     this.#stopped = true
     const reason = new WebhookReceiverClosedError()
-    for (const abort of this.#running) abort(reason)
+    for (const run of this.#running) run.abort(reason)
     for (const wake of this.#waiting) wake()
   }
 
   async run(event: WebhookEvent): Promise<boolean> {
     const started = Date.now()
     const { handlers, onEvent, hooks, logger } = this.#options
+    // #runHandler answers attempts made, negative when the handler failed for good: no result
+    // object per handler on the path every event takes.
     let attempts = 0
     let succeeded = true
     const typed = handlers.get(event.type)
     if (typed) {
-      const result = await this.#runHandler(event.type, typed, event)
-      attempts += result.attempts
-      succeeded &&= result.ok
+      const made = await this.#runHandler(event.type, typed, event)
+      attempts += Math.abs(made)
+      succeeded = made > 0
     }
     if (onEvent) {
-      const result = await this.#runHandler('onEvent', onEvent, event)
-      attempts += result.attempts
-      succeeded &&= result.ok
+      const made = await this.#runHandler('onEvent', onEvent, event)
+      attempts += Math.abs(made)
+      succeeded &&= made > 0
     }
     if (succeeded) {
       const durationMs = Date.now() - started
       if (this.#options.debug) logger.debug({ eventId: event.id, type: event.type, attempts, durationMs }, 'webhook handled')
-      callHook(logger, 'handled', hooks.handled && (() => hooks.handled?.(event, { attempts, durationMs })))
+      if (hooks.handled) callHook(logger, 'handled', () => hooks.handled?.(event, { attempts, durationMs }))
     }
     return succeeded
   }
 
-  async #runHandler(name: string, handler: EventHandler, event: WebhookEvent): Promise<{ ok: boolean; attempts: number }> {
+  async #runHandler(name: string, handler: EventHandler, event: WebhookEvent): Promise<number> {
     const max = this.#retry.maxAttempts
     let lastError: unknown
     let attempts = 0
@@ -167,8 +169,9 @@ export class Dispatcher {
       }
       attempts++
       try {
-        await this.#attempt(handler, event, attempts, undefined)
-        return { ok: true, attempts }
+        const waiting = this.#attempt(handler, event, attempts, undefined)
+        if (waiting) await waiting
+        return attempts
       } catch (error) {
         lastError = error
         const willRetry = attempts < max && !this.#stopped
@@ -177,7 +180,8 @@ export class Dispatcher {
       }
     }
     this.#gaveUp(name, event, attempts, lastError)
-    return { ok: false, attempts }
+    // Never 0: the loop runs at least once unless stopped, and a stopped run still counts as failed.
+    return -Math.max(attempts, 1)
   }
 
   /**
@@ -196,7 +200,8 @@ export class Dispatcher {
       const [name, handler] = todo[i] as [string, EventHandler]
       try {
         if (signal?.aborted) throw signal.reason ?? new WebhookReceiverClosedError()
-        await this.#attempt(handler, event, attempt, signal)
+        const waiting = this.#attempt(handler, event, attempt, signal)
+        if (waiting) await waiting
         if (markCompleted && i < todo.length - 1) {
           try {
             await markCompleted(name)
@@ -247,50 +252,35 @@ export class Dispatcher {
     callHook(logger, 'onError', onError && (() => onError(failure, event)))
   }
 
-  async #attempt(handler: EventHandler, event: WebhookEvent, attempt: number, outer: AbortSignal | undefined): Promise<void> {
-    // The AbortController is made only if the handler reads ctx.signal: creating one costs more
-    // than the rest of an attempt's bookkeeping, and most handlers never look.
-    let controller: AbortController | undefined
-    let abortedWith: unknown
-    let stopWaiting: ((reason: unknown) => void) | undefined
-    const fail = (reason: unknown) => {
-      if (abortedWith !== undefined) return
-      abortedWith = reason
-      controller?.abort(reason)
-      stopWaiting?.(reason)
-    }
-    this.#running.add(fail)
-    const onOuterAbort = outer && (() => fail(outer.reason ?? new WebhookReceiverClosedError()))
+  /**
+   * Runs one attempt. Resolves (or returns undefined, for a handler that finished synchronously)
+   * when the handler succeeded; rejects with its error, its timeout or the abort reason.
+   */
+  #attempt(handler: EventHandler, event: WebhookEvent, attempt: number, outer: AbortSignal | undefined): Promise<void> | undefined {
+    const run = new Attempt(attempt, this.#options.logger, this.#timeoutMs)
+    this.#running.add(run)
+    const onOuterAbort = outer && (() => run.abort(outer.reason ?? new WebhookReceiverClosedError()))
     if (onOuterAbort) outer.addEventListener('abort', onOuterAbort, { once: true })
-    const deadline = this.#deadlines?.start(() => fail(new WebhookHandlerTimeoutError(this.#timeoutMs)))
-    const logger = this.#options.logger
-    const ctx: HandlerContext = {
-      get signal() {
-        if (!controller) {
-          controller = new AbortController()
-          if (abortedWith !== undefined) controller.abort(abortedWith)
-        }
-        return controller.signal
-      },
-      attempt,
-      logger,
-    }
-    try {
-      const result = handler(event, ctx)
-      if (isThenable(result)) {
-        // Settles with the handler, or earlier on timeout or stop(): a handler that ignores its
-        // signal keeps running, but the dispatcher stops waiting for it.
-        await new Promise<void>((resolve, reject) => {
-          stopWaiting = reject
-          if (abortedWith !== undefined) reject(abortedWith)
-          ;(result as PromiseLike<unknown>).then(() => resolve(), reject)
-        })
-      }
-    } finally {
+    const deadline = this.#deadlines?.start(run)
+    const finish = () => {
       if (deadline) this.#deadlines?.finish(deadline)
       if (onOuterAbort) outer.removeEventListener('abort', onOuterAbort)
-      this.#running.delete(fail)
+      this.#running.delete(run)
     }
+    let result: unknown
+    try {
+      result = handler(event, run)
+    } catch (error) {
+      finish()
+      throw error
+    }
+    if (!isThenable(result)) {
+      finish()
+      return undefined
+    }
+    const waiting = run.wait(result)
+    waiting.then(finish, finish)
+    return waiting
   }
 
   #sleep(ms: number): Promise<void> {
@@ -303,6 +293,59 @@ export class Dispatcher {
       }
       const timer = setTimeout(wake, ms)
       this.#waiting.add(wake)
+    })
+  }
+}
+
+/**
+ * One handler attempt: the handler's `ctx`, the entry of its deadline and its abort switch in one
+ * object, so an attempt allocates this and the wait, not a closure for each role.
+ */
+class Attempt implements HandlerContext {
+  readonly attempt: number
+  readonly logger: Logger
+  readonly #timeoutMs: number
+  // Made only if the handler reads ctx.signal: creating one costs more than the rest of an
+  // attempt's bookkeeping, and most handlers never look.
+  #controller: AbortController | undefined
+  #abortedWith: unknown
+  #stopWaiting: ((reason: unknown) => void) | undefined
+
+  constructor(attempt: number, logger: Logger, timeoutMs: number) {
+    this.attempt = attempt
+    this.logger = logger
+    this.#timeoutMs = timeoutMs
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController()
+      if (this.#abortedWith !== undefined) this.#controller.abort(this.#abortedWith)
+    }
+    return this.#controller.signal
+  }
+
+  /** The deadline passed. */
+  expire(): void {
+    this.abort(new WebhookHandlerTimeoutError(this.#timeoutMs))
+  }
+
+  abort(reason: unknown): void {
+    if (this.#abortedWith !== undefined) return
+    this.#abortedWith = reason
+    this.#controller?.abort(reason)
+    this.#stopWaiting?.(reason)
+  }
+
+  /**
+   * Settles with the handler, or earlier on timeout or abort: a handler that ignores its signal
+   * keeps running, but the dispatcher stops waiting for it.
+   */
+  wait(result: PromiseLike<unknown>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.#abortedWith !== undefined) return reject(this.#abortedWith)
+      this.#stopWaiting = reject
+      result.then(resolve as () => void, reject)
     })
   }
 }
