@@ -276,6 +276,28 @@ describe('createWebhookReceiver', () => {
     expect(r.precheck({ method: 'POST', headers: stale.headers })?.reason).toBe('timestamp_too_old')
   })
 
+  it('uses a precheck parse of the headers once: a headers object reused for another request is read afresh', async () => {
+    const r = receiver()
+    const first = await delivery('order.completed')
+    const second = await delivery('order.completed', { n: 2 })
+    const headers: Record<string, string> = { ...first.headers }
+    expect(r.precheck({ method: 'POST', headers })).toBeUndefined()
+    expect((await r.handle({ ...first, headers })).response.status).toBe(200)
+    // Same object, new values, no precheck this time: the old parse must not be used.
+    Object.assign(headers, second.headers)
+    expect((await r.handle({ ...second, headers })).response.body).toBe('{"received":true}')
+    // A tampered signature on the reused object is caught, not hidden behind an earlier parse.
+    expect(r.precheck({ method: 'POST', headers })).toBeUndefined()
+    expect((await r.handle({ ...second, headers })).response.status).toBe(200)
+    headers['x-pocketsflow-signature'] = 'ab'.repeat(32)
+    expect((await r.handle({ ...second, headers })).response.status).toBe(401)
+    // Frozen headers can't carry the parse: handle() reads them again.
+    const frozen = Object.freeze({ ...first.headers })
+    const r2 = receiver()
+    expect(r2.precheck({ method: 'POST', headers: frozen })).toBeUndefined()
+    expect((await r2.handle({ ...first, headers: frozen })).response.status).toBe(200)
+  })
+
   it('matches its path with or without a query string or trailing slash', () => {
     const r = receiver({ path: '/hooks/pf' })
     expect(r.matchesPath('/hooks/pf')).toBe(true)

@@ -254,7 +254,10 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     throw new TypeError(`pocketsflow-webhooks: "storeTimeoutMs" must be > 0 and <= ${MAX_TIMER_MS}`)
   }
 
-  const prechecked = new WeakMap<object, SignedHeaders>()
+  // Where precheck() leaves its parse of the headers for handle(): a property of the headers
+  // object under a symbol private to this receiver, read once. A WeakMap did the same at several
+  // times the cost per request (each entry is an ephemeron the garbage collector traces apart).
+  const PRECHECKED = Symbol('pocketsflow-webhooks prechecked headers')
   let closing = false
   // Requests inside handle(), plus accepted events whose handlers have not finished: close()
   // waits for all of them, so nothing can be acknowledged after it resolved.
@@ -439,7 +442,14 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
       const check = verifier.checkHeaders(request.headers)
       if (!check.ok) return reject(check.reason, undefined, check.skewSeconds)
       // handle() will get the same headers object once the body is in: don't parse them twice.
-      if (typeof request.headers === 'object' && request.headers !== null) prechecked.set(request.headers, check.signed)
+      const headers = request.headers as { [PRECHECKED]?: SignedHeaders | undefined } | null
+      if (typeof headers === 'object' && headers !== null) {
+        try {
+          headers[PRECHECKED] = check.signed
+        } catch {
+          // A frozen headers object: handle() parses them again.
+        }
+      }
       return undefined
     },
     async handle(request) {
@@ -451,7 +461,10 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
         const body = request.body
         const size = typeof body === 'string' ? byteLength(body) : body?.byteLength
         if (size !== undefined && size > bodyLimit) return reject('body_too_large')
-        const signed = typeof request.headers === 'object' && request.headers !== null ? prechecked.get(request.headers) : undefined
+        const headers = request.headers as { [PRECHECKED]?: SignedHeaders | undefined } | null
+        const signed = typeof headers === 'object' && headers !== null ? headers[PRECHECKED] : undefined
+        // One use: a headers object reused for another request (tests do) is parsed afresh.
+        if (signed !== undefined) headers![PRECHECKED] = undefined
         const verified = signed ? verifier.verifyBody(signed, body) : verifier.verify(request.headers, body)
         const result = await accept(await verified)
         // An accepted event stays pending until its after() has run.
