@@ -283,6 +283,8 @@ describe('createWebhookReceiver', () => {
     const headers: Record<string, string> = { ...first.headers }
     expect(r.precheck({ method: 'POST', headers })).toBeUndefined()
     expect((await r.handle({ ...first, headers })).response.status).toBe(200)
+    // Nothing of ours is left on the object (it may be logged).
+    expect(Object.getOwnPropertySymbols(headers)).toEqual([])
     // Same object, new values, no precheck this time: the old parse must not be used.
     Object.assign(headers, second.headers)
     expect((await r.handle({ ...second, headers })).response.body).toBe('{"received":true}')
