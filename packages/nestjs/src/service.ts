@@ -78,7 +78,9 @@ export class PocketsflowWebhookService implements OnModuleInit, OnModuleDestroy,
     if (!(this.#shutdownTimeoutMs >= 0)) throw new TypeError('pocketsflow-webhooks: "shutdownTimeoutMs" must be >= 0 (or Infinity)')
     // Built here, while Nest creates the application, so a missing secret or a bad path stops
     // NestFactory.create() with the core's message instead of failing the first delivery.
-    this.#verifier = createWebhookReceiver({ ...this.#receiverOptions(), on: undefined, onEvent: undefined, dedupe: false })
+    // The guard's verifier records nothing: no dedupe store, and not the inbox, which belongs to the
+    // module's own route (a guarded controller handles its event itself).
+    this.#verifier = createWebhookReceiver({ ...this.#receiverOptions(), on: undefined, onEvent: undefined, dedupe: false, inbox: undefined })
   }
 
   #receiverOptions() {

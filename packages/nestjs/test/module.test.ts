@@ -5,6 +5,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   OnPocketsflowEvent,
   PocketsflowWebhookModule,
+  type InboxProcessor,
+  type WebhookInbox,
   type PocketsflowEvent,
   type PocketsflowWebhookModuleOptions,
   type WebhookEvent,
@@ -249,6 +251,30 @@ describe('PocketsflowWebhookModule configuration', () => {
     @Module({ imports: [PocketsflowWebhookModule.forRoot({ secret: SECRET, path: 'webhooks', logger: quiet })] })
     class AppModule {}
     await expect(boot('express', AppModule)).rejects.toThrow(/"path" must start with "\/"/)
+  })
+
+  it('with a durable inbox: records before the 200, and the decorated methods run from its workers', async () => {
+    const recorded = new Map<string, WebhookEvent>()
+    let processor: InboxProcessor | undefined
+    const inbox: WebhookInbox = {
+      record: async (event) => !recorded.has(event.id) && Boolean(recorded.set(event.id, event)),
+      start: (p) => void (processor = p),
+      close: async () => {},
+      deadLetters: async () => [],
+      replay: async () => false,
+    }
+    const { AppModule, paid } = shop({ inbox })
+    const app = await boot('express', AppModule)
+    const req = await sign({ overrides: { customer: { email: 'durable@example.com' } } })
+    expect((await app.post(req)).status).toBe(200)
+    expect(await (await app.post(req)).json()).toEqual({ received: true, duplicate: true })
+    expect(recorded.size).toBe(1)
+    await tick()
+    // Nothing ran in the request: the inbox's worker does it.
+    expect(paid).toEqual([])
+    const [event] = recorded.values()
+    expect(await processor?.run({ event: event as WebhookEvent, attempt: 1 })).toEqual({ ok: true })
+    expect(paid).toEqual(['durable@example.com'])
   })
 
   it('route: false registers no route', async () => {
