@@ -77,7 +77,7 @@ export interface RejectedDelivery {
 
 /**
  * Deliveries every receiver must refuse with 401 and never hand to a handler: tampered body,
- * missing or garbled signature, wrong secret, stale, future and garbage timestamps, and an event
+ * missing or garbled signature, wrong secret, stale, future, missing and garbage timestamps, and an event
  * header that contradicts the signed body. For your own integration tests, and the adapters'.
  */
 export async function rejectedDeliveries(options: { secret: string; type?: string }): Promise<RejectedDelivery[]> {
@@ -101,6 +101,7 @@ export async function rejectedDeliveries(options: { secret: string; type?: strin
     { label: 'wrong secret', request: await signedRequest({ secret: `${options.secret}_other`, type }), reason: 'signature_mismatch' },
     { label: 'stale timestamp', request: await signedRequest({ secret: options.secret, type, timestamp: Date.now() - 10 * 60_000 }), reason: 'timestamp_too_old' },
     { label: 'future timestamp', request: await signedRequest({ secret: options.secret, type, timestamp: Date.now() + 10 * 60_000 }), reason: 'timestamp_in_future' },
+    { label: 'missing timestamp', request: await withHeaders({ 'X-Pocketsflow-Timestamp': undefined }), reason: 'missing_timestamp' },
     { label: 'garbage timestamp', request: await withHeaders({ 'X-Pocketsflow-Timestamp': '123abc' }), reason: 'invalid_timestamp' },
     {
       label: 'event header contradicting the body',
