@@ -121,7 +121,12 @@ export class MemoryDedupeStore implements DedupeStore {
       this.#head++
       const entry = this.#entries.get(key)
       const live = entry !== undefined && entry.seq === seq
-      if (live) this.#entries.delete(key)
+      if (live) {
+        this.#entries.delete(key)
+        // Keys behind it were claimed later, so expire no sooner (as nearly as frontExpiresAt
+        // ever is): a full store's next claim need not look at the front again.
+        if (evict) this.#frontExpiresAt = entry.expiresAt
+      }
       if (live || !evict) return
     }
   }
