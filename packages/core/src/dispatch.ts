@@ -196,6 +196,7 @@ export class Dispatcher {
     const todo = this.#handlersOf(event).filter(([name]) => !completed?.includes(name))
     let firstError: unknown
     let failed = false
+    let interrupted = false
     for (let i = 0; i < todo.length; i++) {
       const [name, handler] = todo[i] as [string, EventHandler]
       try {
@@ -210,17 +211,30 @@ export class Dispatcher {
           }
         }
       } catch (error) {
-        if (!failed) firstError = error
+        if (!failed && !interrupted) firstError = error
+        if (signal?.aborted) {
+          // The inbox stopped the attempt (closing, or its claim on the event passed to another
+          // worker): not the handler's failure, so no retry bookkeeping and no onError here.
+          interrupted = true
+          logger.warn({ eventId: event.id, type: event.type, handler: name, attempt, err: error }, 'webhook handler attempt interrupted')
+          break
+        }
         failed = true
         this.#attemptFailed(name, event, attempt, error, !final)
         if (final) this.#gaveUp(name, event, attempt, error)
       }
     }
-    if (failed) return { ok: false, error: firstError, final, retryInMs: final ? 0 : backoffDelay(attempt, this.#retry) }
+    if (interrupted && !(failed && final)) return { ok: false, error: firstError, final: false, retryInMs: 0, interrupted: true }
+    if (failed) return { ok: false, error: firstError, final, retryInMs: final ? 0 : backoffDelay(attempt, this.#retry), interrupted: false }
     const durationMs = Date.now() - started
     if (this.#options.debug) logger.debug({ eventId: event.id, type: event.type, attempts: attempt, durationMs }, 'webhook handled')
     callHook(logger, 'handled', hooks.handled && (() => hooks.handled?.(event, { attempts: attempt, durationMs })))
     return { ok: true }
+  }
+
+  /** An inbox gave up on an event outside an attempt (see InboxProcessor.deadLettered). */
+  deadLettered(event: WebhookEvent, attempts: number, error: unknown): void {
+    this.#gaveUp('inbox', event, attempts, error)
   }
 
   get maxAttempts(): number {

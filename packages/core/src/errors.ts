@@ -24,7 +24,10 @@ export class WebhookHandlerError<E extends WebhookEvent = WebhookEvent> extends 
   override readonly name = 'WebhookHandlerError'
   readonly event: E
   readonly attempts: number
-  /** Which handler failed: the event type, or `onEvent` for the catch-all. */
+  /**
+   * Which handler failed: the event type, `onEvent` for the catch-all, or `inbox` when a durable
+   * inbox gave up on the event outside an attempt (its process died during the last attempt).
+   */
   readonly handler: string
 
   constructor(event: E, handler: string, attempts: number, cause: unknown) {

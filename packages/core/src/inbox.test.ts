@@ -138,7 +138,7 @@ describe('inbox processor (one attempt per call)', () => {
     let calls = 0
     const { inbox, r, errors } = setup({ 'order.completed': () => Promise.reject(new Error(`boom ${++calls}`)) })
     const id = (await r.handle(await delivery())).event?.id as string
-    expect(await inbox.run(id, { attempt: 1 })).toMatchObject({ ok: false, final: false, retryInMs: 100 })
+    expect(await inbox.run(id, { attempt: 1 })).toMatchObject({ ok: false, final: false, retryInMs: 100, interrupted: false })
     expect(await inbox.run(id, { attempt: 2 })).toMatchObject({ ok: false, final: false, retryInMs: 200 })
     expect(errors).toHaveLength(0)
     const last = await inbox.run(id, { attempt: 3 })
@@ -173,6 +173,15 @@ describe('inbox processor (one attempt per call)', () => {
     expect(marked).toEqual(['order.completed'])
   })
 
+  it('deadLettered() reaches onError for events an inbox gave up on outside an attempt', async () => {
+    const { inbox, r, errors } = setup({ 'order.completed': () => {} })
+    const event = (await r.handle(await delivery())).event as WebhookEvent
+    inbox.processor?.deadLettered(event, 3, new Error('the process died during attempt 3'))
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toMatchObject({ handler: 'inbox', attempts: 3, event: { id: event.id } })
+    expect(errors[0]?.message).toContain('the process died during attempt 3')
+  })
+
   it('passes the attempt number, and aborts the handler when the inbox signal aborts', async () => {
     const seen: number[] = []
     const { inbox, r } = setup({
@@ -186,11 +195,23 @@ describe('inbox processor (one attempt per call)', () => {
     const controller = new AbortController()
     const running = inbox.run(id, { attempt: 2, signal: controller.signal })
     controller.abort(new Error('lease lost'))
-    expect(await running).toMatchObject({ ok: false, error: new Error('lease lost') })
+    expect(await running).toMatchObject({ ok: false, error: new Error('lease lost'), interrupted: true, final: false })
     expect(seen).toEqual([2])
     // Already aborted: the handler does not start.
-    expect(await inbox.run(id, { attempt: 2, signal: controller.signal })).toMatchObject({ ok: false })
+    expect(await inbox.run(id, { attempt: 2, signal: controller.signal })).toMatchObject({ ok: false, interrupted: true })
     expect(seen).toEqual([2])
+  })
+
+  it('an interrupted last attempt is not final: no onError, the inbox gives the event back', async () => {
+    const { inbox, r, errors } = setup({
+      'order.completed': (_e, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
+    })
+    const id = (await r.handle(await delivery())).event?.id as string
+    const controller = new AbortController()
+    const running = inbox.run(id, { attempt: 3, signal: controller.signal })
+    controller.abort(new Error('closing'))
+    expect(await running).toMatchObject({ ok: false, final: false, interrupted: true })
+    expect(errors).toEqual([])
   })
 
   it('enforces the per-attempt time limit', async () => {

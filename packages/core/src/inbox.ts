@@ -53,6 +53,12 @@ export type InboxOutcome =
       readonly final: boolean
       /** When `final` is false: how long to wait before the next attempt. */
       readonly retryInMs: number
+      /**
+       * The attempt's `signal` aborted it (the inbox is closing, or lost its claim): not a failure
+       * of the handlers. `final` is then false and `onError` was not called; give the event back
+       * without counting the attempt (or leave it to whoever holds the claim now).
+       */
+      readonly interrupted: boolean
     }
 
 /** The receiver's handlers, retry policy and time limit, packaged for an inbox's workers. */
@@ -64,6 +70,12 @@ export interface InboxProcessor {
   readonly logger: Logger
   /** Runs every handler not yet completed, once. Never rejects. */
   run(attempt: InboxAttempt): Promise<InboxOutcome>
+  /**
+   * The inbox dead-lettered an event without a final attempt reporting back (the process running
+   * it died during its last attempt, or the stored event can't be read): reaches `onError`, like
+   * every other event that failed for good. Never throws.
+   */
+  deadLettered(event: WebhookEvent, attempts: number, error: unknown): void
 }
 
 /** An event that failed its last attempt, kept with its payload until replayed. */

@@ -520,6 +520,7 @@ export function inboxProcessor(dispatcher: Dispatcher, logger: Logger): InboxPro
     attemptTimeoutMs: dispatcher.timeoutMs,
     logger,
     run: (attempt) => dispatcher.runAttempt(attempt),
+    deadLettered: (event, attempts, error) => dispatcher.deadLettered(event, attempts, error),
   }
 }
 

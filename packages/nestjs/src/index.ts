@@ -8,14 +8,17 @@ export { PocketsflowEvent, PocketsflowWebhook } from './decorators.js'
 export { isEventType, MemoryDedupeStore, WebhookHandlerError } from '@pocketsflow-webhooks/core'
 export type {
   AnyEventFor,
+  DeadLetter,
   DedupeStore,
   EventHandler,
   HandlerContext,
+  InboxProcessor,
   PocketbookEvent,
   Provider,
   ReceiverHooks,
   RetryOptions,
   UnknownPocketsflowEvent,
   WebhookEvent,
+  WebhookInbox,
   WebhookReceiver,
 } from '@pocketsflow-webhooks/core'

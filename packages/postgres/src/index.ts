@@ -1,1 +1,672 @@
-export {}
+import { createHash } from 'node:crypto'
+import {
+  parseEvent,
+  serializeEvent,
+  WebhookReceiverClosedError,
+  type DeadLetter,
+  type InboxOutcome,
+  type InboxProcessor,
+  type Logger,
+  type WebhookEvent,
+  type WebhookInbox,
+} from '@pocketsflow-webhooks/core'
+import pg from 'pg'
+import type { Pool, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg'
+
+export const DEFAULT_TABLE = 'pocketsflow_webhook_inbox'
+/** How long a finished event's id keeps deduplicating redeliveries (7 days). */
+export const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000
+export const DEFAULT_CONCURRENCY = 10
+export const DEFAULT_POLL_INTERVAL_MS = 1000
+/** Added to the handler time limit to size the default lease: a handler that hits its limit still ends inside its lease. */
+const LEASE_MARGIN_MS = 10_000
+/** A record must fail fast enough for the receiver to answer 503 within its 2 s deadline. */
+const RECORD_TIMEOUT_MS = 1500
+const CONNECT_TIMEOUT_MS = 1000
+/** Worker queries: long enough for a busy server, short enough that a hung connection does not stall the loop forever. */
+const WORKER_QUERY_TIMEOUT_MS = 10_000
+/** After close() aborts the running attempts, how long they get to return and release their rows. */
+const RELEASE_GRACE_MS = 2000
+// Retry backoff cap: a database back after an outage is noticed within this, or at once by a record.
+const MAX_BACKOFF_MS = 10_000
+const CLEANUP_BATCH = 1000
+const CLEANUP_MAX_BATCHES = 20
+
+export interface PostgresInboxOptions {
+  /** `postgres://user:password@host:5432/db`. The inbox then owns its pool and ends it on close(). */
+  connectionString?: string
+  /** Your own `pg.Pool` instead: the inbox uses it and never ends it. */
+  pool?: Pool
+  /** Table name (default `pocketsflow_webhook_inbox`). Several inboxes on one table share its events. */
+  table?: string
+  /** Schema of the table (default: the connection's search_path, usually `public`). */
+  schema?: string
+  /**
+   * How long a processed event's row is kept, deduplicating redeliveries of its id (default 7 days).
+   * Workers delete older ones in small batches. Dead letters are kept until replayed.
+   */
+  retentionMs?: number
+  /** Events processed at once by this inbox's workers (default 10). */
+  concurrency?: number
+  /**
+   * Fallback poll for due work (default 1000 ms). New events wake the workers at once through
+   * LISTEN/NOTIFY; polling picks up retries that come due, expired leases and missed notifications.
+   */
+  pollIntervalMs?: number
+  /**
+   * How long a claim holds an event before another worker may take it over (default: the handler
+   * time limit + 10 s). A heartbeat extends it while the handlers run, so it only bounds how soon an
+   * event is re-run after its worker crashed.
+   */
+  leaseMs?: number
+  /** Create the table and its indexes on first use (default true). `false` if you run `migrationSql()` yourself. */
+  createTable?: boolean
+}
+
+export interface PostgresInbox extends WebhookInbox {
+  /** The quoted, schema-qualified table name, for your own queries. */
+  readonly table: string
+}
+
+interface Names {
+  qualified: string
+  channel: string
+  lockKey: string
+  claimIndex: string
+  finishedIndex: string
+  schema: string | undefined
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`
+}
+
+function names(options: { table?: string; schema?: string }): Names {
+  const table = options.table ?? DEFAULT_TABLE
+  // Index names are derived from the table name and PostgreSQL cuts identifiers at 63 bytes:
+  // refuse names that would be cut rather than silently share an index name with another table.
+  if (typeof table !== 'string' || table.length === 0 || Buffer.byteLength(table) > 48) {
+    throw new TypeError('pocketsflow-webhooks: "table" must be a name of 1 to 48 bytes')
+  }
+  if (options.schema !== undefined && (typeof options.schema !== 'string' || options.schema.length === 0 || Buffer.byteLength(options.schema) > 63)) {
+    throw new TypeError('pocketsflow-webhooks: "schema" must be a name of 1 to 63 bytes')
+  }
+  const qualified = options.schema === undefined ? quoteIdent(table) : `${quoteIdent(options.schema)}.${quoteIdent(table)}`
+  // One channel per table, short whatever the names: inboxes on other tables are not woken.
+  const hash = createHash('sha256').update(`${options.schema ?? ''}.${table}`).digest('hex').slice(0, 16)
+  return {
+    qualified,
+    channel: `pocketsflow_inbox_${hash}`,
+    lockKey: `pocketsflow_inbox_${hash}`,
+    claimIndex: quoteIdent(`${table}_claimable_idx`),
+    finishedIndex: quoteIdent(`${table}_finished_idx`),
+    schema: options.schema,
+  }
+}
+
+/**
+ * The SQL that creates the inbox table and its indexes, for those who manage migrations
+ * themselves (then pass `createTable: false`). Idempotent.
+ */
+export function migrationSql(options: { table?: string; schema?: string } = {}): string {
+  const n = names(options)
+  return `${n.schema === undefined ? '' : `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(n.schema)};\n`}CREATE TABLE IF NOT EXISTS ${n.qualified} (
+  id text PRIMARY KEY,
+  type text NOT NULL,
+  -- serializeEvent() text, kept byte for byte (jsonb would reorder keys and refuses \\u0000)
+  event text NOT NULL,
+  status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done', 'dead')),
+  -- attempts started, the current one included (ctx.attempt)
+  attempts integer NOT NULL DEFAULT 0,
+  -- fencing token: +1 on every claim, never decreases; every write after a claim checks it
+  lease bigint NOT NULL DEFAULT 0,
+  run_at timestamptz NOT NULL DEFAULT now(),
+  locked_until timestamptz,
+  completed_handlers text[] NOT NULL DEFAULT '{}',
+  last_error text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  finished_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS ${n.claimIndex} ON ${n.qualified} (run_at) WHERE status IN ('pending', 'running');
+CREATE INDEX IF NOT EXISTS ${n.finishedIndex} ON ${n.qualified} (finished_at) WHERE status IN ('done', 'dead');
+`
+}
+
+interface ClaimedRow {
+  id: string
+  event: string
+  attempts: number
+  lease: string
+  completed_handlers: string[]
+}
+
+/** One running attempt, as close() and the heartbeat see it. */
+interface Running {
+  readonly controller: AbortController
+  /** close() ran out of time: a failed outcome releases the row instead of counting as a failure. */
+  releasing: boolean
+  /** The claim is (or may be) gone: a failed outcome is not written, the next claim decides. */
+  lost: boolean
+  done: Promise<void>
+}
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} }
+const noop = () => {}
+
+function message(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name
+  return typeof error === 'string' ? error : (() => {
+    try {
+      return JSON.stringify(error) ?? String(error)
+    } catch {
+      return String(error)
+    }
+  })()
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/** Resolves true when `promise` settled within `ms`, false otherwise; never rejects. */
+function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    promise.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]).finally(() => clearTimeout(timer))
+}
+
+function positive(value: number | undefined, name: string, fallback: number, allowZero = false): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new TypeError(`pocketsflow-webhooks: "${name}" must be a ${allowZero ? 'non-negative' : 'positive'} number`)
+  }
+  return value
+}
+
+/**
+ * A durable webhook inbox on a PostgreSQL table: `record()` stores each event (deduplicated by id)
+ * before the receiver answers 200, and the workers claim events with `FOR UPDATE SKIP LOCKED`,
+ * run the handlers under a fenced, heartbeated lease, and retry or dead-letter them.
+ */
+export function postgresInbox(options: PostgresInboxOptions): PostgresInbox {
+  if (options === null || typeof options !== 'object') throw new TypeError('pocketsflow-webhooks: postgresInbox needs { connectionString } or { pool }')
+  if (options.pool === undefined && typeof options.connectionString !== 'string') {
+    throw new TypeError('pocketsflow-webhooks: postgresInbox needs { connectionString } or { pool }')
+  }
+  const n = names(options)
+  const t = n.qualified
+  const retentionMs = positive(options.retentionMs, 'retentionMs', DEFAULT_RETENTION_MS, true)
+  const concurrency = Math.floor(positive(options.concurrency, 'concurrency', DEFAULT_CONCURRENCY))
+  if (concurrency < 1) throw new TypeError('pocketsflow-webhooks: "concurrency" must be at least 1')
+  const pollIntervalMs = positive(options.pollIntervalMs, 'pollIntervalMs', DEFAULT_POLL_INTERVAL_MS)
+  const leaseOption = options.leaseMs === undefined ? undefined : positive(options.leaseMs, 'leaseMs', 0)
+  const createTable = options.createTable !== false
+  // Deleting expired rows once a minute is plenty; a short retention (tests) is honoured sooner.
+  const cleanupEveryMs = Math.min(60_000, Math.max(1000, retentionMs))
+
+  const ownPool = options.pool === undefined
+  const pool: Pool =
+    options.pool ??
+    new pg.Pool({
+      connectionString: options.connectionString,
+      // Without it a connect to a server that does not answer waits for the OS TCP timeout, far past
+      // the receiver's deadline; refused connections fail at once anyway.
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      // Attempts, heartbeats, records and the LISTEN connection share it.
+      max: Math.max(10, concurrency + 3),
+    })
+
+  let processor: InboxProcessor | undefined
+  let logger: Logger = silent
+  // An idle pooled connection that dies (server restart, network cut) is reported here; without a
+  // listener Node would treat it as an unhandled 'error' event and exit. Only on our own pool:
+  // a pool you pass is yours to watch.
+  if (ownPool) pool.on('error', (error) => logger.warn({ err: error }, 'postgres inbox: an idle connection failed; the pool replaces it'))
+
+  let closing = false
+  /** The own pool has been ended: nothing can be written any more. */
+  let ended = false
+  let closed: Promise<void> | undefined
+  const inflight = new Map<string, Running>()
+
+  // --- table ---------------------------------------------------------------------------------
+
+  let ready: Promise<void> | undefined
+  function ensureTable(): Promise<void> {
+    if (!createTable) return Promise.resolve()
+    ready ??= createIfMissing().catch((error: unknown) => {
+      ready = undefined // retried on the next call: the database may be back by then
+      throw error
+    })
+    return ready
+  }
+
+  async function createIfMissing(): Promise<void> {
+    const client = await pool.connect()
+    let broken: Error | undefined
+    try {
+      await client.query('BEGIN')
+      // Concurrent CREATE TABLE IF NOT EXISTS from several processes can still collide on the
+      // catalog's unique indexes: serialize them on a lock of their own.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [n.lockKey])
+      await client.query(migrationSql(options))
+      await client.query('COMMIT')
+    } catch (error) {
+      broken = error instanceof Error ? error : new Error(message(error))
+      await client.query('ROLLBACK').catch(noop)
+      throw error
+    } finally {
+      client.release(broken)
+    }
+  }
+
+  function query<R extends QueryResultRow>(text: string, values: unknown[], timeoutMs = WORKER_QUERY_TIMEOUT_MS): Promise<QueryResult<R>> {
+    // query_timeout is the client-side limit; pool.query then destroys the connection that timed
+    // out rather than handing a busy one to the next caller.
+    const config = { text, values, query_timeout: timeoutMs } as QueryConfig
+    return pool.query<R>(config)
+  }
+
+  // --- recording -----------------------------------------------------------------------------
+
+  const recordSql = `WITH recorded AS (
+  INSERT INTO ${t} AS inbox (id, type, event) VALUES ($1, $2, $3)
+  ON CONFLICT (id) DO UPDATE
+    SET status = 'pending', attempts = 0, run_at = now(), locked_until = NULL, finished_at = NULL, updated_at = now()
+    -- the sender re-sent an event we gave up on: it is processed again rather than acknowledged as a duplicate
+    WHERE inbox.status = 'dead'
+  RETURNING 1
+)
+SELECT pg_notify($4, '') FROM recorded`
+
+  async function record(event: WebhookEvent): Promise<boolean> {
+    if (closing) throw new Error('pocketsflow-webhooks: the postgres inbox is closed')
+    const text = serializeEvent(event)
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`pocketsflow-webhooks: PostgreSQL did not store the event within ${RECORD_TIMEOUT_MS} ms`)), RECORD_TIMEOUT_MS)
+    })
+    try {
+      // One overall limit over connect + create + insert: the receiver must answer within its own.
+      const work = (async () => {
+        await ensureTable()
+        const result = await query(recordSql, [event.id, event.type, text, n.channel], RECORD_TIMEOUT_MS)
+        // Stored, so PostgreSQL is back: don't let the workers sleep out their backoff.
+        if (failures > 0 || (processor && !listener)) kick()
+        return result.rowCount === 1
+      })()
+      work.catch(noop) // it may settle after the deadline won
+      return await Promise.race([work, deadline])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  // --- workers -------------------------------------------------------------------------------
+
+  let pollTimer: NodeJS.Timeout | undefined
+  let pumping: Promise<void> | undefined
+  let pumpAgain = false
+  let failures = 0
+  let lastCleanup = 0
+
+  function leaseMs(): number {
+    return leaseOption ?? (processor ? processor.attemptTimeoutMs : 30_000) + LEASE_MARGIN_MS
+  }
+
+  function schedule(): void {
+    clearTimeout(pollTimer)
+    if (closing) return
+    const delay = failures === 0 ? pollIntervalMs : Math.min(pollIntervalMs * 2 ** Math.min(failures, 16), MAX_BACKOFF_MS)
+    pollTimer = setTimeout(() => void pump(), delay)
+  }
+
+  /** Claims and launches work until the slots are full or nothing is due. One at a time. */
+  function pump(): Promise<void> {
+    if (closing || !processor) return Promise.resolve()
+    if (pumping) {
+      pumpAgain = true
+      return pumping
+    }
+    pumping = (async () => {
+      try {
+        do {
+          pumpAgain = false
+          while (!closing && inflight.size < concurrency) {
+            const want = concurrency - inflight.size
+            const rows = await claim(want)
+            for (const row of rows) launch(row)
+            if (rows.length < want) break
+          }
+        } while (pumpAgain && !closing)
+        if (failures > 0) logger.info({ table: t }, 'postgres inbox: PostgreSQL reachable again, workers resumed')
+        failures = 0
+        if (Date.now() - lastCleanup >= cleanupEveryMs) {
+          lastCleanup = Date.now()
+          await cleanup()
+        }
+      } catch (error) {
+        failures++
+        // Once per outage at error level, then quietly: the loop retries with backoff by itself.
+        if (failures === 1) logger.error({ err: error, table: t }, 'postgres inbox: cannot claim events; retrying with backoff')
+        else logger.debug({ err: error, table: t, failures }, 'postgres inbox: still cannot claim events')
+      } finally {
+        pumping = undefined
+        schedule()
+      }
+    })()
+    return pumping
+  }
+
+  async function claim(limit: number): Promise<ClaimedRow[]> {
+    await ensureTable()
+    const result = await query<ClaimedRow>(
+      `UPDATE ${t} SET status = 'running', attempts = attempts + 1, lease = lease + 1,
+         locked_until = now() + $2 * interval '1 millisecond', updated_at = now()
+       WHERE id IN (
+         SELECT id FROM ${t}
+         WHERE (status = 'pending' AND run_at <= now()) OR (status = 'running' AND locked_until < now())
+         ORDER BY run_at
+         LIMIT $1
+         FOR UPDATE SKIP LOCKED
+       )
+       RETURNING id, event, attempts, lease::text AS lease, completed_handlers`,
+      [limit, leaseMs()],
+    )
+    return result.rows
+  }
+
+  /** Fenced write: applies only while the row is still held by this claim. */
+  async function fenced(row: ClaimedRow, set: string, values: unknown[] = []): Promise<boolean> {
+    const result = await query(`UPDATE ${t} SET ${set}, updated_at = now() WHERE id = $1 AND lease = $2 AND status = 'running'`, [row.id, row.lease, ...values])
+    return result.rowCount === 1
+  }
+
+  function launch(row: ClaimedRow): void {
+    const running: Running = { controller: new AbortController(), releasing: false, lost: false, done: Promise.resolve() }
+    inflight.set(row.id, running)
+    running.done = runClaimed(row, running)
+      .catch((error: unknown) => logger.error({ err: error, eventId: row.id }, 'postgres inbox: unexpected error while processing an event'))
+      .finally(() => {
+        inflight.delete(row.id)
+        void pump()
+      })
+  }
+
+  async function runClaimed(row: ClaimedRow, running: Running): Promise<void> {
+    const proc = processor as InboxProcessor
+    if (closing) {
+      // Claimed while close() began: hand it straight back, uncounted.
+      await release(row)
+      return
+    }
+    let event: WebhookEvent
+    try {
+      event = parseEvent(row.event)
+    } catch (error) {
+      await settle(row, running, { ok: false, error, final: true, retryInMs: 0, interrupted: false }, 'the stored event could not be read')
+      return
+    }
+    if (row.attempts > proc.maxAttempts) {
+      // The previous claim used the last attempt and never reported back: its process died or lost
+      // the lease mid-run. Running it again would exceed the retry budget, and a poison event that
+      // crashes the process would otherwise loop forever.
+      const error = new Error(`the process running attempt ${row.attempts - 1} of ${proc.maxAttempts} stopped before it finished (crash or lost lease)`)
+      proc.logger.error({ eventId: row.id, attempts: row.attempts - 1 }, 'postgres inbox: event dead-lettered after its last attempt was interrupted')
+      // This claim started nothing: the dead letter reports the attempts that actually ran.
+      await settle(row, running, { ok: false, error, final: true, retryInMs: 0, interrupted: false }, undefined, 'attempts = attempts - 1, ')
+      // No attempt reported this failure, so onError hears of it from here.
+      proc.deadLettered(event, row.attempts - 1, error)
+      return
+    }
+    const stopHeartbeat = heartbeat(row, running)
+    let outcome: InboxOutcome
+    try {
+      outcome = await proc.run({
+        event,
+        attempt: row.attempts,
+        completed: row.completed_handlers,
+        markCompleted: async (handler) => {
+          if (!(await fenced(row, 'completed_handlers = array_append(completed_handlers, $3)', [handler]))) {
+            lose(running, 'another worker took over the event')
+            throw new Error('pocketsflow-webhooks: lease lost; the handler will be recorded by the attempt that holds it')
+          }
+        },
+        signal: running.controller.signal,
+      })
+    } finally {
+      stopHeartbeat()
+    }
+    if (!outcome.ok && running.releasing) {
+      await release(row)
+      return
+    }
+    if (!outcome.ok && running.lost) {
+      // The failure is our own abort, not the handler's: leave the row to whoever holds it now,
+      // or to the next claim once the lease expires (which counts this run as an attempt).
+      proc.logger.warn({ eventId: row.id, attempt: row.attempts }, 'postgres inbox: attempt abandoned after losing its lease; not recorded')
+      return
+    }
+    await settle(row, running, outcome)
+  }
+
+  function lose(running: Running, why: string): void {
+    if (running.lost) return
+    running.lost = true
+    running.controller.abort(new Error(`pocketsflow-webhooks: ${why}`))
+  }
+
+  /** Keeps the lease alive while the handlers run; aborts the attempt once the claim is gone. */
+  function heartbeat(row: ClaimedRow, running: Running): () => void {
+    const lease = leaseMs()
+    const every = Math.max(20, Math.floor(lease / 3))
+    let extendedAt = Date.now() // the claim itself; a conservative local view of the lease
+    let busy = false
+    const timer = setInterval(() => {
+      if (busy || running.lost) return
+      busy = true
+      const sentAt = Date.now()
+      query(`UPDATE ${t} SET locked_until = now() + $3 * interval '1 millisecond' WHERE id = $1 AND lease = $2 AND status = 'running'`, [row.id, row.lease, lease], every)
+        .then((result) => {
+          if (result.rowCount === 1) extendedAt = sentAt
+          else lose(running, 'another worker took over the event (lease expired)')
+        })
+        .catch((error: unknown) => {
+          // Unreachable past the lease: another worker may run the event now, so stop ours.
+          if (Date.now() - extendedAt >= lease) lose(running, 'lease expired while PostgreSQL was unreachable')
+          else logger.warn({ err: error, eventId: row.id }, 'postgres inbox: could not extend the lease; retrying')
+        })
+        .finally(() => (busy = false))
+    }, every)
+    return () => clearInterval(timer)
+  }
+
+  /** Writes the attempt's outcome, retrying while PostgreSQL is unreachable and the lease may still be ours. */
+  async function settle(row: ClaimedRow, running: Running, outcome: InboxOutcome, context?: string, extra = ''): Promise<void> {
+    const lease = leaseMs()
+    const giveUpAt = Date.now() + lease
+    const [update, values]: [string, unknown[]] = outcome.ok
+      ? [`status = 'done', finished_at = now(), locked_until = NULL`, []]
+      : outcome.final
+        ? [`status = 'dead', finished_at = now(), locked_until = NULL, last_error = $3`, [context ? `${context}: ${message(outcome.error)}` : message(outcome.error)]]
+        : [`status = 'pending', run_at = now() + $3 * interval '1 millisecond', locked_until = NULL, last_error = $4`, [Math.max(0, outcome.retryInMs), message(outcome.error)]]
+    const set = extra + update
+    for (let wait = 100; ; wait = Math.min(wait * 2, 5000)) {
+      try {
+        if (!(await fenced(row, set, values))) {
+          logger.warn({ eventId: row.id, attempt: row.attempts }, 'postgres inbox: lease lost before the outcome was written; the newer attempt decides')
+        }
+        return
+      } catch (error) {
+        if (ended || Date.now() + wait >= giveUpAt || (closing && running.releasing)) {
+          logger.error(
+            { err: error, eventId: row.id, attempt: row.attempts },
+            'postgres inbox: could not record the outcome; the event runs again once its lease expires',
+          )
+          return
+        }
+        await sleep(wait)
+      }
+    }
+  }
+
+  /** Hands an interrupted claim back: pending at once, and the interrupted run not counted. */
+  async function release(row: ClaimedRow): Promise<void> {
+    try {
+      await fenced(row, `status = 'pending', attempts = attempts - 1, run_at = now(), locked_until = NULL`)
+    } catch (error) {
+      logger.warn({ err: error, eventId: row.id }, 'postgres inbox: could not release the event; it runs again once its lease expires')
+    }
+  }
+
+  async function cleanup(): Promise<void> {
+    try {
+      for (let i = 0; i < CLEANUP_MAX_BATCHES && !closing; i++) {
+        const result = await query(
+          `DELETE FROM ${t} WHERE id IN (
+             SELECT id FROM ${t} WHERE status = 'done' AND finished_at < now() - $1 * interval '1 millisecond'
+             ORDER BY finished_at LIMIT ${CLEANUP_BATCH} FOR UPDATE SKIP LOCKED)`,
+          [retentionMs],
+        )
+        if ((result.rowCount ?? 0) < CLEANUP_BATCH) return
+      }
+    } catch (error) {
+      logger.warn({ err: error, table: t }, 'postgres inbox: could not delete expired rows; will try again')
+    }
+  }
+
+  function kick(): void {
+    if (closing || !processor) return
+    if (failures > 0) void pump()
+    if (!listener && listenTimer !== undefined) {
+      clearTimeout(listenTimer)
+      listenTimer = undefined
+      void listen()
+    }
+  }
+
+  // --- LISTEN --------------------------------------------------------------------------------
+
+  let listener: PoolClient | undefined
+  let listenTimer: NodeJS.Timeout | undefined
+  let listenFailures = 0
+
+  async function listen(): Promise<void> {
+    if (closing) return
+    let client: PoolClient | undefined
+    try {
+      client = await pool.connect()
+      const mine = client
+      mine.on('error', (error) => dropListener(mine, error))
+      mine.on('notification', () => void pump())
+      await mine.query(`LISTEN ${quoteIdent(n.channel)}`)
+      if (closing) return dropListener(mine)
+      listener = mine
+      listenFailures = 0
+      // Anything recorded while we were not listening is picked up now rather than at the next poll.
+      void pump()
+    } catch (error) {
+      if (client) dropListener(client, error)
+      else retryListen(error)
+    }
+  }
+
+  const dropped = new WeakSet<PoolClient>()
+  function dropListener(client: PoolClient, error?: unknown): void {
+    if (dropped.has(client)) return
+    dropped.add(client)
+    if (listener === client) listener = undefined
+    client.removeAllListeners('notification')
+    client.on('error', noop) // a dead socket may still report; it is already handled
+    // Destroyed, never returned to the pool: a connection still LISTENing must not serve queries.
+    client.release(true)
+    if (error !== undefined) retryListen(error)
+  }
+
+  function retryListen(error: unknown): void {
+    if (closing) return
+    listenFailures++
+    if (listenFailures === 1) logger.warn({ err: error, table: t }, 'postgres inbox: LISTEN connection lost; polling until it is back')
+    clearTimeout(listenTimer)
+    listenTimer = setTimeout(() => {
+      listenTimer = undefined
+      void listen()
+    }, Math.min(pollIntervalMs * 2 ** Math.min(listenFailures, 16), MAX_BACKOFF_MS))
+  }
+
+  // --- the interface -------------------------------------------------------------------------
+
+  return {
+    table: t,
+    record,
+    start(proc) {
+      if (processor) throw new Error('pocketsflow-webhooks: the postgres inbox was already started')
+      if (closing) throw new Error('pocketsflow-webhooks: the postgres inbox is closed')
+      processor = proc
+      logger = proc.logger
+      void listen()
+      void pump()
+    },
+    async deadLetters(opts) {
+      const limit = Math.max(1, Math.floor(opts?.limit ?? 100))
+      await ensureTable()
+      const result = await query<{ id: string; type: string; attempts: number; last_error: string | null; finished_at: Date; event: string }>(
+        `SELECT id, type, attempts, last_error, finished_at, event FROM ${t} WHERE status = 'dead' ORDER BY finished_at DESC, id LIMIT $1`,
+        [limit],
+      )
+      const letters: DeadLetter[] = []
+      for (const r of result.rows) {
+        let event: WebhookEvent
+        try {
+          event = parseEvent(r.event)
+        } catch {
+          continue // a row edited by hand into something unreadable: visible in SQL, not here
+        }
+        letters.push({ id: r.id, type: r.type, attempts: r.attempts, lastError: r.last_error ?? undefined, failedAt: r.finished_at, event })
+      }
+      return letters
+    },
+    async replay(id) {
+      await ensureTable()
+      const result = await query(
+        `WITH replayed AS (
+           UPDATE ${t} SET status = 'pending', attempts = 0, run_at = now(), locked_until = NULL, finished_at = NULL, updated_at = now()
+           WHERE id = $1 AND status = 'dead' RETURNING 1)
+         SELECT pg_notify($2, '') FROM replayed`,
+        [id, n.channel],
+      )
+      return result.rowCount === 1
+    },
+    close(closeOptions) {
+      closed ??= (async () => {
+        closing = true
+        clearTimeout(pollTimer)
+        clearTimeout(listenTimer)
+        if (listener) dropListener(listener)
+        const timeoutMs = closeOptions?.timeoutMs ?? Infinity
+        // A claim in flight launches (or releases) its rows first, so they are waited for too.
+        if (pumping) await settledWithin(pumping, WORKER_QUERY_TIMEOUT_MS)
+        const all = Promise.all([...inflight.values()].map((r) => r.done))
+        if (timeoutMs === Infinity) await all
+        else if (!(await settledWithin(all, timeoutMs))) {
+          for (const running of inflight.values()) {
+            running.releasing = true
+            running.controller.abort(new WebhookReceiverClosedError())
+          }
+          await settledWithin(all, RELEASE_GRACE_MS)
+        }
+        if (ownPool) {
+          ended = true
+          await pool.end()
+        }
+      })()
+      return closed
+    },
+  }
+}
