@@ -1,0 +1,438 @@
+import { randomUUID } from 'node:crypto'
+import {
+  parseEvent,
+  resolveLogger,
+  serializeEvent,
+  WebhookReceiverClosedError,
+  type DeadLetter,
+  type InboxOutcome,
+  type InboxProcessor,
+  type Logger,
+  type WebhookEvent,
+  type WebhookInbox,
+} from '@pocketsflow-webhooks/core'
+import { Queue, UnrecoverableError, WaitingError, Worker, type Job, type JobsOptions } from 'bullmq'
+import type { Redis } from 'ioredis'
+import { closeClient, createClient, usable, type RedisConnectionOptions } from './connection.js'
+import { DEFAULT_RETENTION_MS, positive } from './dedupe.js'
+
+export const DEFAULT_QUEUE_NAME = 'pocketsflow-webhooks'
+export const DEFAULT_CONCURRENCY = 10
+export const DEFAULT_LOCK_DURATION_MS = 30_000
+export const DEFAULT_STALLED_INTERVAL_MS = 30_000
+
+export interface BullmqInboxOptions {
+  /** `{ url }` (plus any ioredis option), or your ioredis instance (not closed by `close()`). */
+  connection: RedisConnectionOptions
+  /** BullMQ queue name (default `pocketsflow-webhooks`). The web and worker processes must agree. */
+  queueName?: string
+  /** BullMQ key prefix (default BullMQ's, `bull`). Every key this inbox writes starts with it. */
+  prefix?: string
+  /** How long an event id is remembered after it was recorded: re-sends within it are duplicates (default 7 days). */
+  retentionMs?: number
+  /** Events one process handles at the same time (default 10). */
+  concurrency?: number
+  /**
+   * How long a worker's claim on a running event lasts without renewal (default 30 s). BullMQ
+   * renews it every half of this while the handler runs, so it does not bound handler time: it is
+   * how long an event whose process died waits before another worker runs it again.
+   */
+  lockDurationMs?: number
+  /** How often workers look for events whose process died (default 30 s). */
+  stalledIntervalMs?: number
+  /** pino-compatible logger (default: the receiver's), or `false`. */
+  logger?: Logger | false
+}
+
+/** What is stored per event in the BullMQ job. */
+interface JobData {
+  /** The event, in core's text form. */
+  event: string
+  /** Handlers that already succeeded: a retry skips them. */
+  completed?: string[]
+  /** Starts given back by a closing worker: they do not count as attempts. */
+  released?: number
+}
+
+/** A dead letter as stored: the event's text form plus what the listing shows. */
+interface StoredDeadLetter {
+  event: string
+  type: string
+  attempts: number
+  lastError: string | undefined
+  failedAt: number
+}
+
+/** BullMQ gives up after this many failures; our own attempt count decides long before. */
+const BULLMQ_ATTEMPTS = 1_000_000
+const BACKOFF_TYPE = 'pocketsflow-webhooks'
+/** A job stalling this often is not BullMQ's to fail: our attempt count dead-letters it first. */
+const MAX_STALLED_COUNT = 1_000_000
+/** After close()'s timeout: how long aborted attempts get to give their events back. */
+const CLOSE_GRACE_MS = 2000
+/** When writing a dead letter failed: how soon the job comes back to try again. */
+const DEAD_LETTER_RETRY_MS = 1000
+/** Marks a failure whose dead letter still has to be written (see #deadLetterOrRetry). */
+const PENDING_DEAD_LETTER = '[dead letter pending] '
+const ERROR_LOG_INTERVAL_MS = 30_000
+
+// Written in one step so a dead letter never exists while its id still counts as seen (a re-send
+// would be answered "duplicate" and lost), nor the other way round. The seen claim is BullMQ's
+// deduplication key; it is dropped only while it still belongs to this job, so a re-send that
+// was recorded meanwhile keeps its own.
+const WRITE_DEAD_LETTER = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+if redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
+return 1`
+
+// Drops exactly the dead letter that was replayed: one written since (a re-send failed again) stays.
+const REMOVE_DEAD_LETTER_IF_SAME = `
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 1
+end
+return 0`
+
+interface RunningAttempt {
+  readonly controller: AbortController
+  /** Why the attempt was aborted from outside the processor, if it was. */
+  stoppedBy?: 'close' | 'lost-lock'
+}
+
+/**
+ * A durable webhook inbox on BullMQ: `record()` stores each event in Redis before the 200, and
+ * workers (in the web process, or a separate one with `startInboxWorker`) run the handlers with
+ * retries that survive crashes and restarts.
+ */
+export function bullmqInbox(options: BullmqInboxOptions): WebhookInbox {
+  return new BullmqInbox(options)
+}
+
+class BullmqInbox implements WebhookInbox {
+  readonly #connection: RedisConnectionOptions
+  readonly #queueName: string
+  readonly #prefix: string | undefined
+  readonly #retentionMs: number
+  readonly #concurrency: number
+  readonly #lockDurationMs: number
+  readonly #stalledIntervalMs: number
+  readonly #ownLogger: Logger | undefined
+  /** The producer connection: records, dead letters, replays. Fails fast while Redis is away. */
+  readonly #client: Redis
+  readonly #queue: Queue<JobData>
+  readonly #deadLettersKey: string
+  readonly #deadLetterIndexKey: string
+  readonly #owned: Redis[] = []
+  readonly #running = new Map<string, RunningAttempt>()
+  readonly #idleWaiters: (() => void)[] = []
+  readonly #lastLogged = new Map<string, number>()
+  #processor: InboxProcessor | undefined
+  #worker: Worker<JobData> | undefined
+  #closing: Promise<void> | undefined
+
+  constructor(options: BullmqInboxOptions) {
+    if (options === null || typeof options !== 'object') throw new TypeError('bullmqInbox: options must be an object')
+    const connection = options.connection
+    if (connection === null || typeof connection !== 'object') {
+      throw new TypeError('bullmqInbox: "connection" is required: { url: process.env.REDIS_URL } or an ioredis instance')
+    }
+    this.#connection = connection
+    this.#queueName = options.queueName ?? DEFAULT_QUEUE_NAME
+    if (typeof this.#queueName !== 'string' || this.#queueName === '' || this.#queueName.includes(':')) {
+      throw new TypeError(`bullmqInbox: "queueName" must be a non-empty string without ":", got ${JSON.stringify(this.#queueName)}`)
+    }
+    this.#prefix = options.prefix
+    this.#retentionMs = positive('retentionMs', options.retentionMs, DEFAULT_RETENTION_MS)
+    this.#concurrency = positive('concurrency', options.concurrency, DEFAULT_CONCURRENCY)
+    if (!Number.isInteger(this.#concurrency)) throw new TypeError(`bullmqInbox: "concurrency" must be a whole number, got ${this.#concurrency}`)
+    this.#lockDurationMs = positive('lockDurationMs', options.lockDurationMs, DEFAULT_LOCK_DURATION_MS)
+    this.#stalledIntervalMs = positive('stalledIntervalMs', options.stalledIntervalMs, DEFAULT_STALLED_INTERVAL_MS)
+    this.#ownLogger = options.logger === undefined ? undefined : resolveLogger(options.logger)
+
+    this.#client = this.#own(createClient(connection, 'command', `${this.#queueName}:producer`))
+    this.#queue = new Queue<JobData>(this.#queueName, { connection: this.#client, ...(this.#prefix === undefined ? {} : { prefix: this.#prefix }) })
+    this.#queue.on('error', (error) => this.#logError('queue', error))
+    // Beside the queue's own keys (same prefix, same cluster hash tag if the prefix has one).
+    this.#deadLettersKey = this.#queue.toKey('dead-letters')
+    this.#deadLetterIndexKey = this.#queue.toKey('dead-letters:by-time')
+  }
+
+  async record(event: WebhookEvent): Promise<boolean> {
+    if (this.#closing) throw new Error('bullmqInbox: closed')
+    await usable(this.#client)
+    const jobId = newJobId(event.id)
+    // One BullMQ script does both the "seen" check and the insert (its deduplication key, kept for
+    // the retention even after the job is gone): the event is either stored and claimed, or
+    // neither. A two-step claim-then-add could leave a claim without a job after a dropped
+    // connection, and the re-send would then be answered "duplicate" and lost.
+    const job = await this.#queue.add(event.type, { event: serializeEvent(event) }, this.#jobOptions(jobId, event.id))
+    // A duplicate comes back as the job already holding the id, not the one we asked for.
+    return job.id === jobId
+  }
+
+  start(processor: InboxProcessor): void {
+    if (this.#worker) throw new Error('bullmqInbox: start() was already called')
+    if (this.#closing) return
+    this.#processor = processor
+    const client = this.#own(createClient(this.#connection, 'worker', `${this.#queueName}:worker`))
+    const worker = new Worker<JobData>(
+      this.#queueName,
+      // Three parameters: BullMQ passes its abort signal only to processors that declare it.
+      (job, token, signal) => this.#process(job, token, signal),
+      {
+        connection: client,
+        ...(this.#prefix === undefined ? {} : { prefix: this.#prefix }),
+        concurrency: this.#concurrency,
+        lockDuration: this.#lockDurationMs,
+        stalledInterval: this.#stalledIntervalMs,
+        maxStalledCount: MAX_STALLED_COUNT,
+        settings: { backoffStrategy: (_made, _type, error) => retryDelayOf(error) },
+      },
+    )
+    worker.on('error', (error) => this.#logError('worker', error))
+    worker.on('lockRenewalFailed', (jobIds) => {
+      for (const id of jobIds) {
+        const running = this.#running.get(id)
+        if (!running || running.stoppedBy) continue
+        running.stoppedBy = 'lost-lock'
+        running.controller.abort(new Error('the worker lost its lock on the event: another worker will run it'))
+      }
+    })
+    this.#worker = worker
+  }
+
+  close(options?: { timeoutMs?: number }): Promise<void> {
+    this.#closing ??= this.#close(options?.timeoutMs ?? Infinity)
+    return this.#closing
+  }
+
+  async deadLetters(options?: { limit?: number }): Promise<DeadLetter[]> {
+    const limit = options?.limit ?? 50
+    if (!Number.isInteger(limit) || limit < 1) throw new TypeError(`bullmqInbox.deadLetters: "limit" must be a whole number >= 1, got ${String(limit)}`)
+    await usable(this.#client)
+    const ids = await this.#client.zrevrange(this.#deadLetterIndexKey, 0, limit - 1)
+    if (ids.length === 0) return []
+    const stored = await this.#client.hmget(this.#deadLettersKey, ...ids)
+    const letters: DeadLetter[] = []
+    ids.forEach((id, i) => {
+      const raw = stored[i]
+      // Replayed between the two reads.
+      if (raw === null || raw === undefined) return
+      try {
+        const letter = JSON.parse(raw) as StoredDeadLetter
+        letters.push({ id, type: letter.type, attempts: letter.attempts, lastError: letter.lastError, failedAt: new Date(letter.failedAt), event: parseEvent(letter.event) })
+      } catch (error) {
+        this.#logger.warn({ err: error, eventId: id }, 'unreadable dead letter skipped')
+      }
+    })
+    return letters
+  }
+
+  async replay(id: string): Promise<boolean> {
+    if (typeof id !== 'string' || id === '') throw new TypeError('bullmqInbox.replay: "id" must be a non-empty string')
+    await usable(this.#client)
+    const raw = await this.#client.hget(this.#deadLettersKey, id)
+    if (raw === null) return false
+    const letter = JSON.parse(raw) as StoredDeadLetter
+    const jobId = newJobId(id)
+    // A new job, attempts from 1, and the seen claim back in place. If a re-send of the event was
+    // recorded since (and is queued or done within the retention), the deduplication refuses this
+    // one: the event is not run twice, and the dead letter is settled all the same.
+    const job = await this.#queue.add(letter.type, { event: letter.event }, this.#jobOptions(jobId, id))
+    if (job.id !== jobId) this.#logger.info({ eventId: id }, 'dead letter not queued again: a re-send of the event was recorded since')
+    await this.#client.eval(REMOVE_DEAD_LETTER_IF_SAME, 2, this.#deadLettersKey, this.#deadLetterIndexKey, id, raw)
+    return true
+  }
+
+  #jobOptions(jobId: string, eventId: string): JobsOptions {
+    return {
+      jobId,
+      deduplication: { id: eventId, ttl: this.#retentionMs },
+      attempts: BULLMQ_ATTEMPTS,
+      backoff: { type: BACKOFF_TYPE },
+      // Nothing to keep: the id is remembered by the deduplication key, and failures by the dead
+      // letters. A failed job kept in BullMQ would only hold the payload a second time.
+      removeOnComplete: true,
+      removeOnFail: true,
+    }
+  }
+
+  /** One attempt at one event. What it throws tells BullMQ what to do with the job. */
+  async #process(job: Job<JobData>, token: string | undefined, bullSignal: AbortSignal | undefined): Promise<void> {
+    const processor = this.#processor as InboxProcessor
+    const jobId = job.id as string
+    let event: WebhookEvent
+    try {
+      event = parseEvent(job.data.event)
+    } catch (error) {
+      this.#logger.error({ err: error, jobId }, 'a job in the inbox queue is not an event this library recorded; dropping it')
+      throw new UnrecoverableError('not an event recorded by @pocketsflow-webhooks/redis')
+    }
+    // attemptsStarted counts every pick-up, those cut short by a crash or a lost lock included.
+    const attempt = job.attemptsStarted - (job.data.released ?? 0)
+    if (attempt > processor.maxAttempts) {
+      // The last attempt started but never reported (the process died): nothing is left to try.
+      const pending = job.failedReason?.startsWith(PENDING_DEAD_LETTER) ? job.failedReason.slice(PENDING_DEAD_LETTER.length) : undefined
+      const lastError = pending ?? `attempt ${processor.maxAttempts} of ${processor.maxAttempts} was cut short (the process stopped or lost its lock) before it finished`
+      // No attempt reported this one, so onError hears of it from here (a pending dead letter's
+      // failure already reached onError from its final attempt).
+      const report = pending === undefined ? () => processor.deadLettered(event, processor.maxAttempts, new Error(lastError)) : undefined
+      await this.#deadLetterOrRetry(job, event, processor.maxAttempts, lastError, report)
+    }
+
+    const running: RunningAttempt = { controller: new AbortController() }
+    this.#running.set(jobId, running)
+    const onBullAbort = () => running.controller.abort(bullSignal?.reason)
+    bullSignal?.addEventListener('abort', onBullAbort, { once: true })
+    let outcome: InboxOutcome
+    try {
+      outcome = await processor.run({
+        event,
+        attempt,
+        completed: job.data.completed ?? [],
+        markCompleted: (handler) => job.updateData({ ...job.data, completed: [...(job.data.completed ?? []), handler] }),
+        signal: running.controller.signal,
+      })
+    } finally {
+      this.#running.delete(jobId)
+      bullSignal?.removeEventListener('abort', onBullAbort)
+      if (this.#running.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve()
+    }
+
+    if (outcome.ok) {
+      // A re-send or a replay of a dead-lettered event succeeded: its dead letter is settled.
+      await this.#client
+        .multi()
+        .hdel(this.#deadLettersKey, event.id)
+        .zrem(this.#deadLetterIndexKey, event.id)
+        .exec()
+        .catch((error: unknown) => this.#logger.warn({ err: error, eventId: event.id }, 'could not remove a settled dead letter'))
+      return
+    }
+    if (running.stoppedBy === 'close') {
+      // Given back, not failed: the next worker runs it as the same attempt.
+      await job.updateData({ ...job.data, released: (job.data.released ?? 0) + 1 })
+      await job.moveToWait(token)
+      throw new WaitingError()
+    }
+    if (running.stoppedBy === 'lost-lock') {
+      // Another worker owns it now (or will once the stalled check runs): leave the job alone.
+      throw new WaitingError()
+    }
+    const message = errorMessage(outcome.error)
+    if (outcome.final) await this.#deadLetterOrRetry(job, event, attempt, message)
+    // Retried by BullMQ after the processor's backoff (see backoffStrategy in start()).
+    throw Object.assign(new Error(message), { retryInMs: outcome.retryInMs })
+  }
+
+  /** Writes the dead letter and fails the job for good; if Redis refused, the job comes back to try again. */
+  async #deadLetterOrRetry(job: Job<JobData>, event: WebhookEvent, attempts: number, lastError: string, written?: () => void): Promise<never> {
+    const letter: StoredDeadLetter = { event: job.data.event, type: event.type, attempts, lastError, failedAt: Date.now() }
+    const dedupeKey = `${this.#queue.keys['de']}:${job.deduplicationId ?? event.id}`
+    try {
+      await this.#client.eval(WRITE_DEAD_LETTER, 3, this.#deadLettersKey, this.#deadLetterIndexKey, dedupeKey, event.id, JSON.stringify(letter), letter.failedAt, job.id as string)
+    } catch (error) {
+      this.#logger.error({ err: error, eventId: event.id }, 'could not write the dead letter; the event stays queued and this is tried again')
+      // The job's next pick-up is past the last attempt: it only writes the dead letter, and the
+      // marker carries the real last error there.
+      throw Object.assign(new Error(PENDING_DEAD_LETTER + lastError), { retryInMs: DEAD_LETTER_RETRY_MS })
+    }
+    this.#logger.error({ eventId: event.id, type: event.type, attempts, lastError }, 'webhook event moved to the dead letters')
+    written?.()
+    throw new UnrecoverableError(lastError)
+  }
+
+  async #close(timeoutMs: number): Promise<void> {
+    const worker = this.#worker
+    if (worker) {
+      // Stops taking jobs at once, and resolves when the running ones have finished and reported.
+      const drained = worker.close().catch((error: unknown) => this.#logError('worker', error))
+      // BullMQ's close also waits for its connections, which never happens while Redis is
+      // unreachable: once no attempt of ours runs any more, it gets a moment, not forever.
+      const idleThenGrace = this.#idle().then(() => sleep(CLOSE_GRACE_MS))
+      const finished = Promise.race([drained, idleThenGrace])
+      if (!(await settlesWithin(finished, timeoutMs))) {
+        for (const running of this.#running.values()) {
+          if (running.stoppedBy) continue
+          running.stoppedBy = 'close'
+          running.controller.abort(new WebhookReceiverClosedError())
+        }
+        await settlesWithin(drained, CLOSE_GRACE_MS)
+      }
+      if (this.#running.size > 0) {
+        // Redis is unreachable, most likely: the locks of these jobs expire and another worker
+        // runs them (as a new attempt). Nothing is lost.
+        this.#logger.warn({ jobs: this.#running.size }, 'bullmqInbox: running events could not be given back in time; another worker takes them over once their lock expires')
+      }
+    }
+    await settlesWithin(
+      this.#queue.close().catch((error: unknown) => this.#logError('queue', error)),
+      timeoutMs === Infinity ? Infinity : CLOSE_GRACE_MS,
+    )
+    await Promise.all(this.#owned.map((client) => closeClient(client)))
+  }
+
+  /** Resolves once no attempt runs in this process. */
+  #idle(): Promise<void> {
+    if (this.#running.size === 0) return Promise.resolve()
+    return new Promise((resolve) => this.#idleWaiters.push(resolve))
+  }
+
+  #own(client: Redis): Redis {
+    this.#owned.push(client)
+    return client
+  }
+
+  get #logger(): Logger {
+    return this.#ownLogger ?? this.#processor?.logger ?? resolveLogger(undefined)
+  }
+
+  /** Redis being away makes BullMQ report the same error on every reconnection: log it now and then. */
+  #logError(source: string, error: unknown): void {
+    const message = errorMessage(error)
+    const key = `${source}:${message}`
+    const now = Date.now()
+    const last = this.#lastLogged.get(key)
+    if (last !== undefined && now - last < ERROR_LOG_INTERVAL_MS) return
+    if (this.#lastLogged.size > 100) this.#lastLogged.clear()
+    this.#lastLogged.set(key, now)
+    this.#logger.error({ err: error, queue: this.#queueName }, `bullmqInbox: ${source} error`)
+  }
+}
+
+/**
+ * A job id unique to this recording. Event ids are not used as is: BullMQ refuses ":" in custom
+ * ids (and integers), and a dead-lettered event recorded again must get a new job even while the
+ * old one is still being removed; duplicates are caught by the deduplication key instead.
+ */
+function newJobId(eventId: string): string {
+  return `${encodeURIComponent(eventId)}.${randomUUID()}`
+}
+
+function retryDelayOf(error: Error | undefined): number {
+  const delay = (error as { retryInMs?: unknown } | undefined)?.retryInMs
+  return typeof delay === 'number' && Number.isFinite(delay) && delay >= 0 ? delay : DEAD_LETTER_RETRY_MS
+}
+
+function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name
+  return String(error)
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  if (ms === Infinity) return promise.then(() => true)
+  let timer: ReturnType<typeof setTimeout> | undefined
+  return Promise.race([
+    promise.then(() => true),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}
+

@@ -1,0 +1,110 @@
+// kill -9 of a receiver process (Express + bullmqInbox, test/fixtures/receiver.mjs, run from this
+// package's build): right after its 200, and in the middle of a handler. Runs are counted in Redis.
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
+import { Redis } from 'ioredis'
+import { signedRequest } from '@pocketsflow-webhooks/core/testing'
+import { bullmqInbox } from '../src/index.js'
+import { post, REDIS_URL, removeKeys, SECRET, sleep, uniqueName } from './helpers.js'
+
+const fixture = fileURLToPath(new URL('./fixtures/receiver.mjs', import.meta.url))
+const redis = new Redis(REDIS_URL)
+const cleanups: (() => Promise<unknown>)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
+})
+
+interface Receiver {
+  readonly url: string
+  readonly child: ReturnType<typeof spawn>
+  readonly exited: Promise<unknown>
+  output(): string
+}
+
+// Like test/example-server.ts, with more patience: a loaded CI machine can take a while to boot a
+// process that loads Express, ioredis and BullMQ.
+async function receiver(name: string, env: Record<string, string> = {}): Promise<Receiver> {
+  const child = spawn(process.execPath, [fixture], {
+    env: { ...process.env, PORT: '0', REDIS_URL, QUEUE_NAME: name, POCKETSFLOW_WEBHOOK_SECRET: SECRET, LOCK_MS: '2000', STALLED_MS: '500', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout.on('data', (chunk) => (output += chunk))
+  child.stderr.on('data', (chunk) => (output += chunk))
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  cleanups.push(async () => {
+    child.kill('SIGKILL')
+    await exited
+  })
+  for (let i = 0; i < 300 && !output.includes('listening') && child.exitCode === null; i++) await sleep(50)
+  const listening = /listening on (http:\/\/localhost:\d+\/\S*)/.exec(output)
+  if (!listening) throw new Error(`the receiver fixture did not start:\n${output}`)
+  return { url: (listening[1] as string).replace('localhost', '127.0.0.1'), child, exited, output: () => output }
+}
+
+async function kill9(server: Receiver): Promise<void> {
+  server.child.kill('SIGKILL')
+  await server.exited
+}
+
+const runs = (name: string) => redis.lrange(`${name}:runs`, 0, -1)
+
+describe('bullmqInbox across a kill -9', { timeout: 60_000 }, () => {
+  it('an event acknowledged right before the process dies is processed once after the restart', async () => {
+    const name = uniqueName('kill-after-200')
+    cleanups.push(() => removeKeys(name))
+    // The first life never finishes a handler: whatever it got to, nothing completes.
+    const first = await receiver(name, { HANG_ON_ATTEMPT: '1' })
+    const req = await signedRequest({ secret: SECRET, type: 'order.completed' })
+    expect((await post(first.url, req)).status).toBe(200)
+    await kill9(first)
+
+    const second = await receiver(name)
+    await vi.waitFor(async () => expect((await runs(name)).filter((r) => r.startsWith('finished'))).toHaveLength(1), { timeout: 20_000, interval: 100 })
+    // A re-send after the restart is still a duplicate.
+    expect((await post(second.url, req)).body).toEqual({ received: true, duplicate: true })
+    await sleep(2500)
+    expect((await runs(name)).filter((r) => r.startsWith('finished'))).toHaveLength(1)
+  })
+
+  it('a handler killed mid-run is run again once its lock expires, as attempt 2', async () => {
+    const name = uniqueName('kill-mid-handler')
+    cleanups.push(() => removeKeys(name))
+    const first = await receiver(name, { HANG_ON_ATTEMPT: '1' })
+    const req = await signedRequest({ secret: SECRET, type: 'order.completed' })
+    expect((await post(first.url, req)).status).toBe(200)
+    await vi.waitFor(async () => expect(await runs(name)).toHaveLength(1), { timeout: 10_000, interval: 50 })
+    await kill9(first)
+
+    await receiver(name)
+    await vi.waitFor(async () => expect((await runs(name)).map((r) => r.replace(/ \S+ /, ' '))).toEqual(['started 1', 'started 2', 'finished 2']), {
+      timeout: 20_000,
+      interval: 100,
+    })
+    await sleep(2500)
+    expect(await runs(name)).toHaveLength(3)
+  })
+
+  it('an event whose last attempt was cut short by a crash becomes a dead letter, and is not run again', async () => {
+    const name = uniqueName('kill-last-attempt')
+    cleanups.push(() => removeKeys(name))
+    const first = await receiver(name, { HANG_ON_ATTEMPT: '1', MAX_ATTEMPTS: '1' })
+    const req = await signedRequest({ secret: SECRET, type: 'order.completed' })
+    expect((await post(first.url, req)).status).toBe(200)
+    await vi.waitFor(async () => expect(await runs(name)).toHaveLength(1), { timeout: 10_000, interval: 50 })
+    await kill9(first)
+
+    await receiver(name, { MAX_ATTEMPTS: '1' })
+    const inbox = bullmqInbox({ connection: { url: REDIS_URL }, queueName: name, prefix: name, logger: false })
+    cleanups.push(() => inbox.close())
+    await vi.waitFor(async () => expect(await inbox.deadLetters()).toHaveLength(1), { timeout: 20_000, interval: 100 })
+    const [letter] = await inbox.deadLetters()
+    expect(letter).toMatchObject({ type: 'order.completed', attempts: 1, lastError: expect.stringMatching(/cut short/) })
+    expect(await runs(name)).toHaveLength(1)
+    // Dead-lettered outside an attempt, it still reaches onError.
+    await vi.waitFor(async () => expect(await redis.lrange(`${name}:errors`, 0, -1)).toEqual(['inbox 1']), { timeout: 5000 })
+  })
+})
+
+afterAll(() => redis.disconnect())

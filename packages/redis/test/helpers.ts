@@ -1,0 +1,83 @@
+// Shared by this package's tests: each test gets its own queue and key prefix on the real Redis,
+// so the files run in parallel, and removes its keys afterwards.
+import { createRequire } from 'node:module'
+import type { AddressInfo } from 'node:net'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { Redis } from 'ioredis'
+import { pocketsflowWebhook, type PocketsflowWebhookOptions } from '@pocketsflow-webhooks/express'
+
+// Express 5 itself (the adapter's peer), loaded without its type package, which this package
+// does not depend on: only use() and listen() are needed.
+interface ExpressApp {
+  use(middleware: (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void): void
+  listen(port: number, host: string, callback: () => void): Server
+}
+const express = createRequire(import.meta.url)('express') as () => ExpressApp
+
+export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'
+export const SECRET = 'whsec_redis_inbox_test_secret'
+export const quiet = { debug() {}, info() {}, warn() {}, error() {} }
+
+let counter = 0
+/** A queue name that is also the key prefix: every key of the test starts with it. */
+export function uniqueName(label: string): string {
+  return `pfw_test_${label}_${process.pid}_${Date.now().toString(36)}_${counter++}`
+}
+
+export async function removeKeys(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL)
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+      cursor = next
+      if (keys.length > 0) await redis.del(...keys)
+    } while (cursor !== '0')
+  } finally {
+    redis.disconnect()
+  }
+}
+
+export interface TestApp {
+  readonly url: string
+  readonly webhook: ReturnType<typeof pocketsflowWebhook>
+  stop(timeoutMs?: number): Promise<void>
+}
+
+/** An Express app with the adapter, listening on a free port. */
+export async function startApp(options: PocketsflowWebhookOptions): Promise<TestApp> {
+  const webhook = pocketsflowWebhook({ logger: quiet, ...options })
+  const app = express()
+  app.use(webhook)
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s))
+  })
+  const port = (server.address() as AddressInfo).port
+  let stopped: Promise<void> | undefined
+  return {
+    url: `http://127.0.0.1:${port}/webhooks/pocketsflow`,
+    webhook,
+    stop(timeoutMs = 5000) {
+      stopped ??= (async () => {
+        server.closeAllConnections()
+        await new Promise((resolve) => server.close(resolve))
+        await webhook.close({ timeoutMs })
+      })()
+      return stopped
+    },
+  }
+}
+
+export async function post(url: string, req: { headers: Record<string, string>; body: string }): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(url, { method: 'POST', headers: req.headers, body: req.body })
+  const text = await res.text()
+  let body: unknown = text
+  try {
+    body = JSON.parse(text)
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, body }
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
