@@ -19,26 +19,26 @@ export const DEFAULT_DEDUPE_TTL_MS = 7 * 24 * 60 * 60 * 1000
 export const DEFAULT_DEDUPE_MAX_ENTRIES = 50_000
 
 interface Entry {
+  readonly key: string
   expiresAt: number
-  /** Which write-order slot is this key's current one (older slots of the key are stale). */
-  seq: number
+  /** Replaced (released, re-claimed after expiry) or dropped: its queue slot is skipped. */
+  stale: boolean
 }
 
 /**
  * In-process dedupe: right for one instance. Every operation is O(1) amortised. Keys live in a Map
- * for lookup and in a write-order queue for expiry and eviction; the queue, not the Map's own
- * iteration order, decides what goes first, because walking a Map from the front slows down badly
- * once many entries have been deleted there. Every key gets the same TTL from its claim, so the
- * front of the queue is (nearly: completing extends a key by its handlers' run time) the next to
- * expire.
+ * for lookup and their entries in a write-order queue for expiry and eviction; the queue, not the
+ * Map's own iteration order, decides what goes first, because walking a Map from the front slows
+ * down badly once many entries have been deleted there. The queue holds the entries themselves, so
+ * evicting the front costs one Map delete and no lookup. Every key gets the same TTL from its
+ * claim, so the front of the queue is (nearly: completing extends a key by its handlers' run time)
+ * the next to expire.
  */
 export class MemoryDedupeStore implements DedupeStore {
   readonly #entries = new Map<string, Entry>()
-  // A queue as two parallel arrays with a moving head: key and the seq it was written with.
-  #queueKeys: string[] = []
-  #queueSeqs: number[] = []
+  // A queue with a moving head.
+  #queue: Entry[] = []
   #head = 0
-  #seq = 0
   /** The front key's expiry as last seen: nothing can expire before it, so claims skip the check. */
   #frontExpiresAt = 0
   readonly #ttlMs: number
@@ -65,8 +65,12 @@ export class MemoryDedupeStore implements DedupeStore {
     const now = this.#now()
     this.#dropExpired(now)
     const entry = this.#entries.get(key)
-    if (entry !== undefined && entry.expiresAt > now) return false
-    this.#append(key, entry, now)
+    if (entry !== undefined) {
+      if (entry.expiresAt > now) return false
+      // Expired but not yet reached by the queue: its slot goes stale, the key starts afresh.
+      entry.stale = true
+    }
+    this.#append(key, now)
     return true
   }
 
@@ -76,91 +80,83 @@ export class MemoryDedupeStore implements DedupeStore {
     // Done: remembered for the full TTL from now. The key keeps its place in the queue (its
     // handlers took moments, not days), so completing costs no queue write.
     if (entry !== undefined) entry.expiresAt = now + this.#ttlMs
-    else this.#append(key, undefined, now)
+    else this.#append(key, now)
   }
 
   release(key: string): void {
+    const entry = this.#entries.get(key)
+    if (entry === undefined) return
     // Its queue slot goes stale and is skipped when it reaches the front.
+    entry.stale = true
     this.#entries.delete(key)
   }
 
-  #append(key: string, entry: Entry | undefined, now: number): void {
-    const seq = ++this.#seq
-    if (entry !== undefined) {
-      entry.expiresAt = now + this.#ttlMs
-      entry.seq = seq
-    } else {
-      this.#entries.set(key, { expiresAt: now + this.#ttlMs, seq })
-    }
-    this.#queueKeys.push(key)
-    this.#queueSeqs.push(seq)
-    if (this.#entries.size > this.#maxEntries) this.#shift(true)
+  #append(key: string, now: number): void {
+    const entry: Entry = { key, expiresAt: now + this.#ttlMs, stale: false }
+    this.#entries.set(key, entry)
+    this.#queue.push(entry)
+    if (this.#entries.size > this.#maxEntries) this.#evictOldest()
     this.#compact()
   }
 
   #dropExpired(now: number): void {
     if (now < this.#frontExpiresAt) return
-    while (this.#head < this.#queueKeys.length) {
-      const entry = this.#entries.get(this.#queueKeys[this.#head] as string)
-      // Stale slot (released, or rewritten later): skip it. Live and unexpired: stop.
-      if (entry !== undefined && entry.seq === this.#queueSeqs[this.#head] && entry.expiresAt > now) {
-        this.#frontExpiresAt = entry.expiresAt
-        return
+    while (this.#head < this.#queue.length) {
+      const entry = this.#queue[this.#head] as Entry
+      if (!entry.stale) {
+        if (entry.expiresAt > now) {
+          this.#frontExpiresAt = entry.expiresAt
+          return
+        }
+        this.#drop(entry)
       }
-      this.#shift(false)
+      this.#head++
     }
     this.#frontExpiresAt = 0
   }
 
-  /** Removes the queue's front slot; with `evict`, keeps going until a live key was dropped. */
-  #shift(evict: boolean): void {
-    this.#frontExpiresAt = 0
-    while (this.#head < this.#queueKeys.length) {
-      const key = this.#queueKeys[this.#head] as string
-      const seq = this.#queueSeqs[this.#head] as number
-      this.#head++
-      const entry = this.#entries.get(key)
-      const live = entry !== undefined && entry.seq === seq
-      if (live) {
-        this.#entries.delete(key)
-        // Keys behind it were claimed later, so expire no sooner (as nearly as frontExpiresAt
-        // ever is): a full store's next claim need not look at the front again.
-        if (evict) this.#frontExpiresAt = entry.expiresAt
-      }
-      if (live || !evict) return
+  /** Drops the live key claimed longest ago (the store is over maxEntries). */
+  #evictOldest(): void {
+    while (this.#head < this.#queue.length) {
+      const entry = this.#queue[this.#head++] as Entry
+      if (entry.stale) continue
+      this.#drop(entry)
+      // Keys behind it were claimed later, so expire no sooner (as nearly as frontExpiresAt ever
+      // is): a full store's next claim need not look at the front again.
+      this.#frontExpiresAt = entry.expiresAt
+      return
     }
+  }
+
+  #drop(entry: Entry): void {
+    entry.stale = true
+    this.#entries.delete(entry.key)
   }
 
   /**
    * Keeps the queue proportional to the live keys: consumed slots are cut once they are most of
-   * the arrays, and stale ones (released keys, earlier writes of a key) once they outnumber the
+   * the array, and stale ones (released keys, earlier writes of a key) once they outnumber the
    * live ones, so a flood of failing events can't grow memory past `maxEntries`. Amortised O(1).
    */
   #compact(): void {
-    const pending = this.#queueKeys.length - this.#head
+    const pending = this.#queue.length - this.#head
     if (pending > 2 * Math.max(1024, this.#entries.size)) {
       this.#frontExpiresAt = 0
-      const keys: string[] = []
-      const seqs: number[] = []
-      for (let i = this.#head; i < this.#queueKeys.length; i++) {
-        const key = this.#queueKeys[i] as string
-        if (this.#entries.get(key)?.seq === this.#queueSeqs[i]) {
-          keys.push(key)
-          seqs.push(this.#queueSeqs[i] as number)
-        }
+      const live: Entry[] = []
+      for (let i = this.#head; i < this.#queue.length; i++) {
+        const entry = this.#queue[i] as Entry
+        if (!entry.stale) live.push(entry)
       }
-      this.#queueKeys = keys
-      this.#queueSeqs = seqs
+      this.#queue = live
       this.#head = 0
-    } else if (this.#head > 1024 && this.#head * 2 > this.#queueKeys.length) {
-      this.#queueKeys = this.#queueKeys.slice(this.#head)
-      this.#queueSeqs = this.#queueSeqs.slice(this.#head)
+    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head)
       this.#head = 0
     }
   }
 
   /** Queue slots held, live or stale: for tests of the memory bound. */
   get queueLength(): number {
-    return this.#queueKeys.length - this.#head
+    return this.#queue.length - this.#head
   }
 }

@@ -47,15 +47,16 @@ export const POCKETSFLOW_EVENT_ALIASES = Object.freeze({
 
 export type PocketsflowEventAlias = keyof typeof POCKETSFLOW_EVENT_ALIASES
 
+// A Map, not a lookup on the aliases object: strings like `__proto__` or `toString` can't resolve
+// to anything inherited, and a string fresh from JSON.parse is hashed, not internalized, per lookup.
+const ALIASES: ReadonlyMap<string, string> = new Map(Object.entries(POCKETSFLOW_EVENT_ALIASES))
+
 /**
  * Maps an alias to its canonical type; any other string comes back unchanged (unknown types are
- * valid deliveries). Uses an own-property check so strings like `__proto__` or `toString` can't
- * resolve to something inherited from `Object.prototype`.
+ * valid deliveries).
  */
 export function canonicalPocketsflowType(type: string): string {
-  return Object.hasOwn(POCKETSFLOW_EVENT_ALIASES, type)
-    ? POCKETSFLOW_EVENT_ALIASES[type as PocketsflowEventAlias]
-    : type
+  return ALIASES.get(type) ?? type
 }
 
 const EVENT_TYPE_SET: ReadonlySet<string> = new Set<string>(POCKETSFLOW_EVENT_TYPES)
