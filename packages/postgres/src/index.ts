@@ -155,6 +155,11 @@ const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 const noop = () => {}
 
 function message(error: unknown): string {
+  // PostgreSQL text cannot hold NUL: one in an error message would make the outcome's write fail.
+  return rawMessage(error).replace(/\u0000/g, '')
+}
+
+function rawMessage(error: unknown): string {
   if (error instanceof Error) return error.message || error.name
   return typeof error === 'string' ? error : (() => {
     try {
@@ -250,18 +255,28 @@ export function postgresInbox(options: PostgresInboxOptions): PostgresInbox {
   async function createIfMissing(): Promise<void> {
     const client = await pool.connect()
     let broken: Error | undefined
+    // A checked-out client has no 'error' listener of the pool's: a connection that dies here (a
+    // restart, pg_terminate_backend) would otherwise be an unhandled 'error' event and end the process.
+    const onError = (error: Error) => void (broken ??= error)
+    client.on('error', onError)
+    // Bounded: a connection that stops answering (a partition) must not leave `ready`, and with it
+    // every record and claim, waiting for ever, nor keep the pool from ending.
+    const run = (text: string, values?: unknown[]) => client.query({ text, values, query_timeout: WORKER_QUERY_TIMEOUT_MS } as QueryConfig)
     try {
-      await client.query('BEGIN')
+      await run('BEGIN')
       // Concurrent CREATE TABLE IF NOT EXISTS from several processes can still collide on the
       // catalog's unique indexes: serialize them on a lock of their own.
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [n.lockKey])
-      await client.query(migrationSql(options))
-      await client.query('COMMIT')
+      await run('SELECT pg_advisory_xact_lock(hashtext($1))', [n.lockKey])
+      await run(migrationSql(options))
+      await run('COMMIT')
     } catch (error) {
-      broken = error instanceof Error ? error : new Error(message(error))
-      await client.query('ROLLBACK').catch(noop)
+      // No ROLLBACK: after a timeout the connection is still busy and it would wait for ever.
+      // Releasing with an error destroys the connection, which rolls the transaction back.
+      broken ??= error instanceof Error ? error : new Error(message(error))
       throw error
     } finally {
+      // On a broken connection the listener stays, swallowing any late report from its socket.
+      if (!broken) client.removeListener('error', onError)
       client.release(broken)
     }
   }
@@ -420,9 +435,10 @@ SELECT pg_notify($4, '') FROM recorded`
       const error = new Error(`the process running attempt ${row.attempts - 1} of ${proc.maxAttempts} stopped before it finished (crash or lost lease)`)
       proc.logger.error({ eventId: row.id, attempts: row.attempts - 1 }, 'postgres inbox: event dead-lettered after its last attempt was interrupted')
       // This claim started nothing: the dead letter reports the attempts that actually ran.
-      await settle(row, running, { ok: false, error, final: true, retryInMs: 0, interrupted: false }, undefined, 'attempts = attempts - 1, ')
-      // No attempt reported this failure, so onError hears of it from here.
-      proc.deadLettered(event, row.attempts - 1, error)
+      const written = await settle(row, running, { ok: false, error, final: true, retryInMs: 0, interrupted: false }, undefined, 'attempts = attempts - 1, ')
+      // No attempt reported this failure, so onError hears of it from here: once, from the worker
+      // whose dead letter was written (another that took the event over decides otherwise).
+      if (written) proc.deadLettered(event, row.attempts - 1, error)
       return
     }
     const stopHeartbeat = heartbeat(row, running)
@@ -443,11 +459,14 @@ SELECT pg_notify($4, '') FROM recorded`
     } finally {
       stopHeartbeat()
     }
-    if (!outcome.ok && running.releasing) {
+    // Only an attempt our own abort cut short is handed back or abandoned. A handler failure is
+    // written (fenced) even then: a final one has already reached onError and must end as a dead
+    // letter, not run again past maxAttempts.
+    if (!outcome.ok && outcome.interrupted && running.releasing) {
       await release(row)
       return
     }
-    if (!outcome.ok && running.lost) {
+    if (!outcome.ok && outcome.interrupted && running.lost) {
       // The failure is our own abort, not the handler's: leave the row to whoever holds it now,
       // or to the next claim once the lease expires (which counts this run as an attempt).
       proc.logger.warn({ eventId: row.id, attempt: row.attempts }, 'postgres inbox: attempt abandoned after losing its lease; not recorded')
@@ -488,7 +507,8 @@ SELECT pg_notify($4, '') FROM recorded`
   }
 
   /** Writes the attempt's outcome, retrying while PostgreSQL is unreachable and the lease may still be ours. */
-  async function settle(row: ClaimedRow, running: Running, outcome: InboxOutcome, context?: string, extra = ''): Promise<void> {
+  /** Resolves whether the outcome was written (false: the lease was lost, or PostgreSQL stayed away). */
+  async function settle(row: ClaimedRow, running: Running, outcome: InboxOutcome, context?: string, extra = ''): Promise<boolean> {
     const lease = leaseMs()
     const giveUpAt = Date.now() + lease
     const [update, values]: [string, unknown[]] = outcome.ok
@@ -501,15 +521,16 @@ SELECT pg_notify($4, '') FROM recorded`
       try {
         if (!(await fenced(row, set, values))) {
           logger.warn({ eventId: row.id, attempt: row.attempts }, 'postgres inbox: lease lost before the outcome was written; the newer attempt decides')
+          return false
         }
-        return
+        return true
       } catch (error) {
         if (ended || Date.now() + wait >= giveUpAt || (closing && running.releasing)) {
           logger.error(
             { err: error, eventId: row.id, attempt: row.attempts },
             'postgres inbox: could not record the outcome; the event runs again once its lease expires',
           )
-          return
+          return false
         }
         await sleep(wait)
       }
@@ -554,6 +575,8 @@ SELECT pg_notify($4, '') FROM recorded`
   // --- LISTEN --------------------------------------------------------------------------------
 
   let listener: PoolClient | undefined
+  /** A connection checked out for LISTEN, waiting for the LISTEN to answer. */
+  let connectingListener: PoolClient | undefined
   let listenTimer: NodeJS.Timeout | undefined
   let listenFailures = 0
 
@@ -564,9 +587,17 @@ SELECT pg_notify($4, '') FROM recorded`
       client = await pool.connect()
       const mine = client
       mine.on('error', (error) => dropListener(mine, error))
-      mine.on('notification', () => void pump())
-      await mine.query(`LISTEN ${quoteIdent(n.channel)}`)
       if (closing) return dropListener(mine)
+      mine.on('notification', () => void pump())
+      // close() drops it even while LISTEN has not answered: a connection that stopped answering
+      // would otherwise stay checked out, and the pool's end() would wait for it for ever.
+      connectingListener = mine
+      try {
+        await mine.query({ text: `LISTEN ${quoteIdent(n.channel)}`, query_timeout: WORKER_QUERY_TIMEOUT_MS } as QueryConfig)
+      } finally {
+        if (connectingListener === mine) connectingListener = undefined
+      }
+      if (closing || dropped.has(mine)) return dropListener(mine)
       listener = mine
       listenFailures = 0
       // Anything recorded while we were not listening is picked up now rather than at the next poll.
@@ -614,7 +645,8 @@ SELECT pg_notify($4, '') FROM recorded`
       void pump()
     },
     async deadLetters(opts) {
-      const limit = Math.max(1, Math.floor(opts?.limit ?? 100))
+      const requested = Math.floor(opts?.limit ?? 100)
+      const limit = Number.isFinite(requested) ? Math.max(1, requested) : 100
       await ensureTable()
       const result = await query<{ id: string; type: string; attempts: number; last_error: string | null; finished_at: Date; event: string }>(
         `SELECT id, type, attempts, last_error, finished_at, event FROM ${t} WHERE status = 'dead' ORDER BY finished_at DESC, id LIMIT $1`,
@@ -649,6 +681,7 @@ SELECT pg_notify($4, '') FROM recorded`
         clearTimeout(pollTimer)
         clearTimeout(listenTimer)
         if (listener) dropListener(listener)
+        if (connectingListener) dropListener(connectingListener)
         const timeoutMs = closeOptions?.timeoutMs ?? Infinity
         // A claim in flight launches (or releases) its rows first, so they are waited for too.
         if (pumping) await settledWithin(pumping, WORKER_QUERY_TIMEOUT_MS)
