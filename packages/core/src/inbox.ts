@@ -72,8 +72,8 @@ export interface InboxProcessor {
   run(attempt: InboxAttempt): Promise<InboxOutcome>
   /**
    * The inbox dead-lettered an event without a final attempt reporting back (the process running
-   * it died during its last attempt, or the stored event can't be read): reaches `onError`, like
-   * every other event that failed for good. Never throws.
+   * it died during its last attempt): reaches `onError`, like every other event that failed for
+   * good. Never throws.
    */
   deadLettered(event: WebhookEvent, attempts: number, error: unknown): void
 }

@@ -76,6 +76,21 @@ function trackFirstReady(client: Redis): void {
  */
 export function usable(client: Redis): Promise<void> {
   if (client.status === 'ready' || everReady.has(client)) return Promise.resolve()
+  // One wait per connection however many deliveries arrive before it is up: listeners per caller
+  // would pile up on the client.
+  let waiting = connecting.get(client)
+  if (waiting === undefined) {
+    waiting = firstOutcome(client)
+    connecting.set(client, waiting)
+    const forget = () => connecting.delete(client)
+    waiting.then(forget, forget)
+  }
+  return waiting
+}
+
+const connecting = new WeakMap<Redis, Promise<void>>()
+
+function firstOutcome(client: Redis): Promise<void> {
   if (client.status === 'wait') client.connect().catch(() => {})
   return new Promise<void>((resolve, reject) => {
     const settle = (error?: unknown) => {

@@ -74,6 +74,8 @@ const CLOSE_GRACE_MS = 2000
 const DEAD_LETTER_RETRY_MS = 1000
 /** Marks a failure whose dead letter still has to be written (see #deadLetterOrRetry). */
 const PENDING_DEAD_LETTER = '[dead letter pending] '
+/** The same, for a dead letter whose failure has not reached onError yet (a cut-short last attempt). */
+const PENDING_UNREPORTED_DEAD_LETTER = '[dead letter pending, unreported] '
 const ERROR_LOG_INTERVAL_MS = 30_000
 
 // Written in one step so a dead letter never exists while its id still counts as seen (a re-send
@@ -177,6 +179,16 @@ class BullmqInbox implements WebhookInbox {
     if (this.#closing) return
     this.#processor = processor
     const client = this.#own(createClient(this.#connection, 'worker', `${this.#queueName}:worker`))
+    // BullMQ opens its blocking connection as a duplicate of this one. It closes it itself only at
+    // the end of worker.close(), which never comes while Redis is unreachable (it waits for that
+    // connection to become ready first): left alone, the duplicate would reconnect forever after
+    // our close() returned, and keep the process alive. Owned here, close() ends it.
+    const duplicate = client.duplicate.bind(client)
+    client.duplicate = ((...args: Parameters<Redis['duplicate']>) => {
+      const copy = duplicate(...args)
+      copy.on('error', () => {})
+      return this.#own(copy)
+    }) as Redis['duplicate']
     const worker = new Worker<JobData>(
       this.#queueName,
       // Three parameters: BullMQ passes its abort signal only to processors that declare it.
@@ -274,11 +286,17 @@ class BullmqInbox implements WebhookInbox {
     const attempt = job.attemptsStarted - (job.data.released ?? 0)
     if (attempt > processor.maxAttempts) {
       // The last attempt started but never reported (the process died): nothing is left to try.
-      const pending = job.failedReason?.startsWith(PENDING_DEAD_LETTER) ? job.failedReason.slice(PENDING_DEAD_LETTER.length) : undefined
+      const reason = job.failedReason ?? ''
+      const reported = reason.startsWith(PENDING_DEAD_LETTER)
+      const pending = reported
+        ? reason.slice(PENDING_DEAD_LETTER.length)
+        : reason.startsWith(PENDING_UNREPORTED_DEAD_LETTER)
+          ? reason.slice(PENDING_UNREPORTED_DEAD_LETTER.length)
+          : undefined
       const lastError = pending ?? `attempt ${processor.maxAttempts} of ${processor.maxAttempts} was cut short (the process stopped or lost its lock) before it finished`
-      // No attempt reported this one, so onError hears of it from here (a pending dead letter's
-      // failure already reached onError from its final attempt).
-      const report = pending === undefined ? () => processor.deadLettered(event, processor.maxAttempts, new Error(lastError)) : undefined
+      // No attempt reported this one, so onError hears of it from here, once the dead letter is
+      // written (a failure of a final attempt already reached onError from that attempt).
+      const report = reported ? undefined : () => processor.deadLettered(event, processor.maxAttempts, new Error(lastError))
       await this.#deadLetterOrRetry(job, event, processor.maxAttempts, lastError, report)
     }
 
@@ -311,7 +329,10 @@ class BullmqInbox implements WebhookInbox {
         .catch((error: unknown) => this.#logger.warn({ err: error, eventId: event.id }, 'could not remove a settled dead letter'))
       return
     }
-    if (running.stoppedBy === 'close') {
+    // Only an attempt the abort actually interrupted is given back: a final attempt whose handler
+    // had already failed (onError was called) is a dead letter, even if close() then cut the next
+    // handler short.
+    if (running.stoppedBy === 'close' && outcome.interrupted) {
       // Given back, not failed: the next worker runs it as the same attempt.
       await job.updateData({ ...job.data, released: (job.data.released ?? 0) + 1 })
       await job.moveToWait(token)
@@ -337,7 +358,9 @@ class BullmqInbox implements WebhookInbox {
       this.#logger.error({ err: error, eventId: event.id }, 'could not write the dead letter; the event stays queued and this is tried again')
       // The job's next pick-up is past the last attempt: it only writes the dead letter, and the
       // marker carries the real last error there.
-      throw Object.assign(new Error(PENDING_DEAD_LETTER + lastError), { retryInMs: DEAD_LETTER_RETRY_MS })
+      // An unreported failure (written is set) stays unreported until the write succeeds.
+      const marker = written === undefined ? PENDING_DEAD_LETTER : PENDING_UNREPORTED_DEAD_LETTER
+      throw Object.assign(new Error(marker + lastError), { retryInMs: DEAD_LETTER_RETRY_MS })
     }
     this.#logger.error({ eventId: event.id, type: event.type, attempts, lastError }, 'webhook event moved to the dead letters')
     written?.()

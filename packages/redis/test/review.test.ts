@@ -1,0 +1,141 @@
+// Regression tests from a review of bullmqInbox: each one reproduces a bug that was fixed.
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { createServer, type Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { Redis } from 'ioredis'
+import { signedRequest } from '@pocketsflow-webhooks/core/testing'
+import type { InboxAttempt, InboxOutcome, InboxProcessor, WebhookEvent, WebhookHandlerError, WebhookInbox } from '@pocketsflow-webhooks/core'
+import { bullmqInbox, type BullmqInboxOptions } from '../src/index.js'
+import { post, quiet, REDIS_URL, removeKeys, SECRET, sleep, startApp, uniqueName, type TestApp } from './helpers.js'
+
+const cleanups: (() => Promise<unknown>)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
+})
+
+function inboxFor(name: string, extra: Partial<BullmqInboxOptions> = {}): WebhookInbox {
+  const inbox = bullmqInbox({ connection: { url: REDIS_URL }, queueName: name, prefix: name, logger: quiet, lockDurationMs: 5000, stalledIntervalMs: 1000, ...extra })
+  cleanups.push(() => inbox.close({ timeoutMs: 1000 }))
+  return inbox
+}
+
+function queue(label: string): string {
+  const name = uniqueName(label)
+  cleanups.push(() => removeKeys(name))
+  return name
+}
+
+async function app(options: Parameters<typeof startApp>[0]): Promise<TestApp> {
+  const started = await startApp(options)
+  cleanups.push(() => started.stop(1000))
+  return started
+}
+
+function redis(): Redis {
+  const client = new Redis(REDIS_URL)
+  cleanups.push(async () => client.disconnect())
+  return client
+}
+
+describe('bullmqInbox (review regressions)', () => {
+  it('a final attempt whose handler failed is dead-lettered, not given back, when close() interrupts the next handler', async () => {
+    const name = queue('close-final')
+    const errors: WebhookHandlerError[] = []
+    let onEventStarted = false
+    const inbox = inboxFor(name)
+    const first = await app({
+      secret: SECRET,
+      inbox,
+      retry: { maxAttempts: 1 },
+      onError: (error) => void errors.push(error),
+      on: {
+        'order.completed': () => {
+          throw new Error('typed handler broken')
+        },
+      },
+      // Runs after the typed handler failed, and only stops when the signal aborts.
+      onEvent: (_e, ctx) =>
+        new Promise((_, reject) => {
+          onEventStarted = true
+          ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))
+        }),
+    })
+    expect((await post(first.url, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
+    await vi.waitFor(() => expect(onEventStarted).toBe(true), { timeout: 5000 })
+    await first.stop(200)
+    // The event failed its last attempt (onError said so): it is a dead letter...
+    expect(errors.map((e) => e.handler)).toEqual(['order.completed'])
+    const check = inboxFor(name)
+    await vi.waitFor(async () => expect(await check.deadLetters()).toHaveLength(1), { timeout: 3000 })
+    expect((await check.deadLetters())[0]).toMatchObject({ attempts: 1, lastError: 'typed handler broken' })
+
+    // ...and no other worker runs it again.
+    const runs: number[] = []
+    await app({ secret: SECRET, inbox: inboxFor(name), retry: { maxAttempts: 1 }, on: { 'order.completed': (_e, ctx) => void runs.push(ctx.attempt) } })
+    await sleep(1500)
+    expect(runs).toEqual([])
+  })
+
+  it('an event whose last attempt was cut short reaches onError even when the first dead-letter write failed', async () => {
+    const name = queue('cut-short-retry')
+    const client = redis()
+    const inbox = inboxFor(name)
+    const event = { id: `evt_${name}`, type: 'order.completed', deliveredType: 'order.completed', data: {}, payload: { event: 'order.completed', data: {} }, provider: 'pocketsflow', timestamp: undefined, verification: { scheme: 'none' } } as unknown as WebhookEvent
+    expect(await inbox.record(event)).toBe(true)
+    // As if a process had started the only attempt and died: the next pick-up is attempt 2 of 1.
+    const [jobId] = await client.lrange(`${name}:${name}:wait`, 0, -1)
+    expect(jobId).toBeDefined()
+    await client.hset(`${name}:${name}:${jobId as string}`, 'ats', '1')
+    // The dead letters key of the wrong type: the first write fails, the retry succeeds.
+    const deadLettersKey = `${name}:${name}:dead-letters`
+    await client.set(deadLettersKey, 'in the way')
+
+    const reported: { id: string; attempts: number; error: string }[] = []
+    const runs: InboxAttempt[] = []
+    const processor: InboxProcessor = {
+      maxAttempts: 1,
+      attemptTimeoutMs: 1000,
+      logger: quiet,
+      run: async (attempt): Promise<InboxOutcome> => {
+        runs.push(attempt)
+        return { ok: true }
+      },
+      deadLettered: (e, attempts, error) => void reported.push({ id: e.id, attempts, error: (error as Error).message }),
+    }
+    await inbox.start(processor)
+    await vi.waitFor(async () => expect(await client.type(deadLettersKey)).toBe('string'), { timeout: 2000 })
+    await sleep(300)
+    await client.del(deadLettersKey)
+    await vi.waitFor(async () => expect(await inbox.deadLetters()).toHaveLength(1), { timeout: 5000 })
+    expect((await inbox.deadLetters())[0]).toMatchObject({ id: event.id, attempts: 1, lastError: expect.stringMatching(/cut short/) })
+    await vi.waitFor(() => expect(reported).toEqual([{ id: event.id, attempts: 1, error: expect.stringMatching(/cut short/) }]), { timeout: 2000 })
+    expect(runs).toEqual([])
+  })
+
+  it('close() with Redis unreachable leaves no connection reconnecting behind', async () => {
+    // A "Redis" that accepts connections and drops them at once: every client keeps reconnecting.
+    let connections = 0
+    const sockets = new Set<Socket>()
+    const server = createServer((socket) => {
+      connections++
+      sockets.add(socket)
+      socket.destroy()
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    cleanups.push(async () => {
+      for (const socket of sockets) socket.destroy()
+      await new Promise((resolve) => server.close(resolve))
+    })
+    const port = (server.address() as AddressInfo).port
+    const inbox = bullmqInbox({ connection: { url: `redis://127.0.0.1:${port}` }, queueName: uniqueName('unreachable'), logger: quiet })
+    await inbox.start({ maxAttempts: 1, attemptTimeoutMs: 1000, logger: quiet, run: async () => ({ ok: true }), deadLettered: () => {} })
+    await sleep(1500)
+    expect(connections).toBeGreaterThan(0)
+    await inbox.close({ timeoutMs: 500 })
+    await sleep(500)
+    const after = connections
+    // The reconnection strategy retries at most 2 s apart: anything still alive shows up here.
+    await sleep(4500)
+    expect(connections - after).toBe(0)
+  })
+})
