@@ -223,6 +223,9 @@ export function postgresInbox(options: PostgresInboxOptions): PostgresInbox {
       // Without it a connect to a server that does not answer waits for the OS TCP timeout, far past
       // the receiver's deadline; refused connections fail at once anyway.
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      // A connection cut silently (no RST) would otherwise look alive forever: the LISTEN one would
+      // stop delivering notifications with no error. Keepalive probes find it dead.
+      keepAlive: true,
       // Attempts, heartbeats, records and the LISTEN connection share it.
       max: Math.max(10, concurrency + 3),
     })

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { DedupeStore } from '@pocketsflow-webhooks/core'
 import type { Redis } from 'ioredis'
 import { closeClient, createClient, isRedisInstance, usable } from './connection.js'
@@ -24,12 +25,12 @@ export interface RedisDedupeStoreOptions {
   pendingTtlMs?: number
 }
 
-const PENDING = 'pending'
 const DONE = 'done'
 
-// Compare-and-delete: a release must only drop a claim still in progress. Once the event is done
-// (this process or another completed it), the id must stay remembered.
-const RELEASE_PENDING = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
+// Compare-and-delete: a release must only drop its own claim still in progress. Once the event is
+// done (this process or another completed it), the id must stay remembered; and once this claim
+// expired and another process claimed the id, that claim is not ours to drop.
+const RELEASE_OWN_CLAIM = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
 
 /**
  * A dedupe store shared by every receiver on the same Redis, for the in-process dispatcher
@@ -51,22 +52,34 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions = {}): DedupeS
     owned = true
   }
   let closed = false
+  // Each claim's value names its owner, so a release removes only the claim this store made.
+  const owner = `pending:${randomUUID()}:`
+  let claims = 0
+  /** Claims of this store still in progress: key → the value written. */
+  const mine = new Map<string, string>()
 
   return {
     async claim(key) {
       if (closed) throw new Error('redisDedupeStore: closed')
       if (owned) await usable(client)
+      const value = owner + ++claims
       // Atomic across every process: exactly one SET NX wins. The bounded TTL is what frees the id
       // if the winner dies before it completes or releases.
-      return (await client.set(prefix + key, PENDING, 'PX', pendingTtlMs, 'NX')) === 'OK'
+      const won = (await client.set(prefix + key, value, 'PX', pendingTtlMs, 'NX')) === 'OK'
+      if (won) mine.set(key, value)
+      return won
     },
     async complete(key) {
+      mine.delete(key)
       if (owned) await usable(client)
       await client.set(prefix + key, DONE, 'PX', retentionMs)
     },
     async release(key) {
+      const value = mine.get(key)
+      mine.delete(key)
+      if (value === undefined) return
       if (owned) await usable(client)
-      await client.eval(RELEASE_PENDING, 1, prefix + key, PENDING)
+      await client.eval(RELEASE_OWN_CLAIM, 1, prefix + key, value)
     },
     async close() {
       if (closed) return

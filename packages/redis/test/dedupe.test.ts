@@ -63,6 +63,19 @@ describe('redisDedupeStore', () => {
     expect(await a.claim('evt')).toBe(true)
   })
 
+  it("a release after the claim expired does not drop another process's newer claim", async () => {
+    const p = prefix('own-claim')
+    const a = store(p, { pendingTtlMs: 200 })
+    const b = store(p, { pendingTtlMs: 60_000 })
+    expect(await a.claim('evt')).toBe(true)
+    await sleep(300) // a's handlers ran past its pendingTtlMs
+    expect(await b.claim('evt')).toBe(true) // a re-send, now being handled by b
+    await a.release('evt') // a gives up: must not free b's claim
+    expect(await store(p).claim('evt')).toBe(false) // a third delivery is still a duplicate
+    await b.complete('evt')
+    expect(await store(p).claim('evt')).toBe(false)
+  })
+
   it('uses a given ioredis client without closing it', async () => {
     const p = prefix('client')
     const client = new Redis(REDIS_URL)
@@ -70,7 +83,7 @@ describe('redisDedupeStore', () => {
     const s = redisDedupeStore({ client, prefix: p })
     expect(await s.claim('x')).toBe(true)
     await s.close?.()
-    expect(await client.get(`${p}x`)).toBe('pending')
+    expect(await client.get(`${p}x`)).toMatch(/^pending:/)
   })
 
   it('runs a receiver: one run per event, and 503 while Redis is unreachable', async () => {
