@@ -444,7 +444,17 @@ SELECT pg_notify($4, '') FROM recorded`
       if (written) proc.deadLettered(event, row.attempts - 1, error)
       return
     }
+    // Kept beating until the outcome is written, not just while the handlers run: a commit slowed
+    // past the lease would otherwise let another worker re-run handlers that already succeeded.
     const stopHeartbeat = heartbeat(row, running)
+    try {
+      await runAndSettle(row, running, proc, event)
+    } finally {
+      stopHeartbeat()
+    }
+  }
+
+  async function runAndSettle(row: ClaimedRow, running: Running, proc: InboxProcessor, event: WebhookEvent): Promise<void> {
     let outcome: InboxOutcome
     try {
       outcome = await proc.run({
@@ -459,8 +469,10 @@ SELECT pg_notify($4, '') FROM recorded`
         },
         signal: running.controller.signal,
       })
-    } finally {
-      stopHeartbeat()
+    } catch (error) {
+      // run() never rejects; if it somehow did, the lease expiry re-runs the event.
+      proc.logger.error({ err: error, eventId: row.id }, 'postgres inbox: the processor failed unexpectedly')
+      return
     }
     // Only an attempt our own abort cut short is handed back or abandoned. A handler failure is
     // written (fenced) even then: a final one has already reached onError and must end as a dead
