@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 import { createRequire } from 'node:module'
 import pg from 'pg'
+import { afterAll } from 'vitest'
 import { pocketsflowWebhook, type PocketsflowWebhookMiddleware, type PocketsflowWebhookOptions } from '@pocketsflow-webhooks/express'
 import type { SignedRequest } from '@pocketsflow-webhooks/core/testing'
 
@@ -82,4 +83,35 @@ export async function rows(pool: pg.Pool, table: string) {
     `SELECT id, status, attempts, last_error, completed_handlers FROM "${table}" ORDER BY created_at`,
   )
   return result.rows
+}
+
+/**
+ * A test file's tables and servers on the real PostgreSQL, closed and dropped after the file.
+ * Call once at the top of a test file.
+ */
+export function testScope() {
+  const admin = adminPool()
+  const tables: string[] = []
+  const servers: Running[] = []
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.close(1000)))
+    await dropTables(admin, tables)
+    await admin.end()
+  })
+  return {
+    admin,
+    servers,
+    /** A fresh table name, dropped after the file. */
+    table(label: string): string {
+      const name = uniqueTable(label)
+      tables.push(name)
+      return name
+    },
+    /** An Express app with the webhook, closed after the file. */
+    async start(options: Parameters<typeof serve>[0]): Promise<Running> {
+      const running = await serve(options)
+      servers.push(running)
+      return running
+    },
+  }
 }

@@ -1,30 +1,10 @@
-import { afterAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { signedRequest } from '@pocketsflow-webhooks/core/testing'
 import type { HandlerContext, WebhookEvent } from '@pocketsflow-webhooks/core'
 import { DEFAULT_TABLE, migrationSql, postgresInbox } from '../src/index.js'
-import { adminPool, DATABASE_URL, dropTables, post, rows, SECRET, serve, sleep, uniqueTable, type Running } from './helpers.js'
+import { DATABASE_URL, post, rows, SECRET, sleep, testScope, type Running } from './helpers.js'
 
-const admin = adminPool()
-const tables: string[] = []
-const servers: Running[] = []
-
-function table(label: string): string {
-  const name = uniqueTable(label)
-  tables.push(name)
-  return name
-}
-
-async function start(options: Parameters<typeof serve>[0]): Promise<Running> {
-  const running = await serve(options)
-  servers.push(running)
-  return running
-}
-
-afterAll(async () => {
-  await Promise.all(servers.map((s) => s.close(1000)))
-  await dropTables(admin, tables)
-  await admin.end()
-})
+const { admin, table, start } = testScope()
 
 const fast = { pollIntervalMs: 100, leaseMs: 2000 }
 

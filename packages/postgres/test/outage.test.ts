@@ -1,26 +1,12 @@
 // PostgreSQL going away (through a TCP proxy that can stop), and the fencing of stale workers.
-import { afterAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { signedRequest } from '@pocketsflow-webhooks/core/testing'
 import type { HandlerContext, WebhookEvent } from '@pocketsflow-webhooks/core'
 import { startTcpProxy, throughProxy } from '../../../test/tcp-proxy.js'
 import { postgresInbox } from '../src/index.js'
-import { adminPool, DATABASE_URL, dropTables, post, rows, SECRET, serve, sleep, uniqueTable, type Running } from './helpers.js'
+import { DATABASE_URL, post, rows, SECRET, serve, sleep, testScope } from './helpers.js'
 
-const admin = adminPool()
-const tables: string[] = []
-const servers: Running[] = []
-
-afterAll(async () => {
-  await Promise.all(servers.map((s) => s.close(1000)))
-  await dropTables(admin, tables)
-  await admin.end()
-})
-
-function table(label: string): string {
-  const name = uniqueTable(label)
-  tables.push(name)
-  return name
-}
+const { admin, servers, table } = testScope()
 
 describe('postgresInbox when PostgreSQL fails', () => {
   it('answers 503 while PostgreSQL is stopped, stores nothing it acknowledged, and recovers when it is back', async () => {

@@ -2,27 +2,13 @@
 import { spawn } from 'node:child_process'
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { afterAll, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { signedRequest } from '@pocketsflow-webhooks/core/testing'
 import type { HandlerContext, WebhookEvent } from '@pocketsflow-webhooks/core'
 import { postgresInbox } from '../src/index.js'
-import { adminPool, DATABASE_URL, dropTables, post, rows, SECRET, serve, sleep, uniqueTable, type Running } from './helpers.js'
+import { DATABASE_URL, post, rows, SECRET, serve, sleep, testScope } from './helpers.js'
 
-const admin = adminPool()
-const tables: string[] = []
-const servers: Running[] = []
-
-afterAll(async () => {
-  await Promise.all(servers.map((s) => s.close(1000)))
-  await dropTables(admin, tables)
-  await admin.end()
-})
-
-function table(label: string): string {
-  const name = uniqueTable(label)
-  tables.push(name)
-  return name
-}
+const { admin, servers, table } = testScope()
 
 /**
  * A TCP proxy to PostgreSQL that, on the first connection whose client sends `freezeOn`, stops

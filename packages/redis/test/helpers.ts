@@ -4,6 +4,9 @@ import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { Redis } from 'ioredis'
+import { afterEach } from 'vitest'
+import type { WebhookInbox } from '@pocketsflow-webhooks/core'
+import { bullmqInbox, type BullmqInboxOptions } from '../src/index.js'
 import { pocketsflowWebhook, type PocketsflowWebhookOptions } from '@pocketsflow-webhooks/express'
 
 // Express 5 itself (the adapter's peer), loaded without its type package, which this package
@@ -81,3 +84,34 @@ export async function post(url: string, req: { headers: Record<string, string>; 
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * A test file's resources, undone after each test in reverse order (apps and inboxes before the
+ * keys they used). Call once at the top of a test file.
+ */
+export function testScope() {
+  const cleanups: (() => Promise<unknown>)[] = []
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
+  })
+  return {
+    cleanups,
+    /** A bullmqInbox on the test's queue, with short locks so crash recovery is quick. */
+    inboxFor(name: string, extra: Partial<BullmqInboxOptions> = {}): WebhookInbox {
+      const inbox = bullmqInbox({ connection: { url: REDIS_URL }, queueName: name, prefix: name, logger: quiet, lockDurationMs: 5000, stalledIntervalMs: 1000, ...extra })
+      cleanups.push(() => inbox.close({ timeoutMs: 1000 }))
+      return inbox
+    },
+    /** A fresh queue name whose keys are removed after the test. */
+    queue(label: string): string {
+      const name = uniqueName(label)
+      cleanups.push(() => removeKeys(name))
+      return name
+    },
+    async app(options: Parameters<typeof startApp>[0]): Promise<TestApp> {
+      const started = await startApp(options)
+      cleanups.push(() => started.stop(1000))
+      return started
+    },
+  }
+}

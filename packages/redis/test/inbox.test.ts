@@ -4,33 +4,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { signedRequest } from '@pocketsflow-webhooks/core/testing'
 import type { WebhookHandlerError, WebhookInbox } from '@pocketsflow-webhooks/core'
-import { bullmqInbox, type BullmqInboxOptions } from '../src/index.js'
+import { bullmqInbox } from '../src/index.js'
 import { startTcpProxy, throughProxy, type TcpProxy } from '../../../test/tcp-proxy.js'
-import { post, quiet, REDIS_URL, removeKeys, SECRET, sleep, startApp, uniqueName, type TestApp } from './helpers.js'
+import { post, quiet, REDIS_URL, SECRET, sleep, testScope, type TestApp } from './helpers.js'
 
-const cleanups: (() => Promise<unknown>)[] = []
-afterEach(async () => {
-  // Apps and inboxes first, keys last.
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
-})
-
-function inboxFor(name: string, extra: Partial<BullmqInboxOptions> = {}): WebhookInbox {
-  const inbox = bullmqInbox({ connection: { url: REDIS_URL }, queueName: name, prefix: name, logger: quiet, lockDurationMs: 5000, stalledIntervalMs: 1000, ...extra })
-  cleanups.push(() => inbox.close({ timeoutMs: 1000 }))
-  return inbox
-}
-
-function queue(label: string): string {
-  const name = uniqueName(label)
-  cleanups.push(() => removeKeys(name))
-  return name
-}
-
-async function app(options: Parameters<typeof startApp>[0]): Promise<TestApp> {
-  const started = await startApp(options)
-  cleanups.push(() => started.stop(1000))
-  return started
-}
+const { cleanups, inboxFor, queue, app } = testScope()
 
 const fast = { maxAttempts: 3, minDelayMs: 20, maxDelayMs: 50, jitter: false }
 

@@ -5,31 +5,10 @@ import type { AddressInfo } from 'node:net'
 import { Redis } from 'ioredis'
 import { signedRequest } from '@pocketsflow-webhooks/core/testing'
 import type { InboxAttempt, InboxOutcome, InboxProcessor, WebhookEvent, WebhookHandlerError, WebhookInbox } from '@pocketsflow-webhooks/core'
-import { bullmqInbox, type BullmqInboxOptions } from '../src/index.js'
-import { post, quiet, REDIS_URL, removeKeys, SECRET, sleep, startApp, uniqueName, type TestApp } from './helpers.js'
+import { bullmqInbox } from '../src/index.js'
+import { post, quiet, REDIS_URL, SECRET, sleep, testScope, uniqueName } from './helpers.js'
 
-const cleanups: (() => Promise<unknown>)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
-})
-
-function inboxFor(name: string, extra: Partial<BullmqInboxOptions> = {}): WebhookInbox {
-  const inbox = bullmqInbox({ connection: { url: REDIS_URL }, queueName: name, prefix: name, logger: quiet, lockDurationMs: 5000, stalledIntervalMs: 1000, ...extra })
-  cleanups.push(() => inbox.close({ timeoutMs: 1000 }))
-  return inbox
-}
-
-function queue(label: string): string {
-  const name = uniqueName(label)
-  cleanups.push(() => removeKeys(name))
-  return name
-}
-
-async function app(options: Parameters<typeof startApp>[0]): Promise<TestApp> {
-  const started = await startApp(options)
-  cleanups.push(() => started.stop(1000))
-  return started
-}
+const { cleanups, inboxFor, queue, app } = testScope()
 
 function redis(): Redis {
   const client = new Redis(REDIS_URL)
