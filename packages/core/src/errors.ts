@@ -39,11 +39,22 @@ export class WebhookHandlerError<E extends WebhookEvent = WebhookEvent> extends 
   }
 }
 
-/** A short description of anything a handler can throw, including values String() chokes on. */
+/**
+ * A short description of anything a handler can throw, for logs, `WebhookHandlerError` and the
+ * durable inboxes' dead letters: an Error's message (or name, when the message is empty), a string
+ * as it is, other values as JSON where they have one, and never a throw of its own (String() throws
+ * on objects without a prototype).
+ */
 export function describeThrown(value: unknown): string {
   try {
-    return value instanceof Error ? value.message : String(value)
+    if (value instanceof Error) return value.message || value.name
+    if (typeof value === 'string') return value
+    return JSON.stringify(value) ?? String(value)
   } catch {
-    return 'a thrown value that cannot be printed'
+    try {
+      return String(value)
+    } catch {
+      return 'a thrown value that cannot be printed'
+    }
   }
 }

@@ -7,6 +7,7 @@ import {
   isEventType,
   MemoryDedupeStore,
   signWebhook,
+  describeThrown,
   WebhookHandlerError,
   WebhookReceiverClosedError,
   type AnyEventFor,
@@ -67,6 +68,23 @@ describe('handlers that throw strange things', () => {
     expect(onError).toHaveBeenCalledOnce()
     expect(onError.mock.calls[0]?.[0]).toBeInstanceOf(WebhookHandlerError)
     expect((await r.handle(d)).after).toBeTypeOf('function')
+  })
+})
+
+describe('describeThrown', () => {
+  it('describes every thrown value without throwing itself', () => {
+    const cyclic: Record<string, unknown> = {}
+    cyclic['self'] = cyclic
+    expect(describeThrown(new Error('boom'))).toBe('boom')
+    expect(describeThrown(new TypeError(''))).toBe('TypeError')
+    expect(describeThrown('plain')).toBe('plain')
+    expect(describeThrown({ code: 'E_UPSTREAM' })).toBe('{"code":"E_UPSTREAM"}')
+    expect(describeThrown(Object.assign(Object.create(null) as object, { a: 1 }))).toBe('{"a":1}')
+    expect(describeThrown(undefined)).toBe('undefined')
+    expect(describeThrown(cyclic)).toBe('[object Object]')
+    expect(describeThrown(Object.create(null))).toBe('{}')
+    const hostile = new Proxy({}, { get() { throw new Error('no') }, ownKeys() { throw new Error('no') } })
+    expect(describeThrown(hostile)).toBe('a thrown value that cannot be printed')
   })
 })
 

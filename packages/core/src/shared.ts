@@ -16,7 +16,7 @@ export type { DeadLetter, InboxAttempt, InboxOutcome, InboxProcessor, WebhookInb
 export { startInboxWorker, type InboxWorker, type InboxWorkerOptions } from './inbox-worker.js'
 export * from './events/pocketsflow.js'
 export * from './events/pocketbook.js'
-export { WebhookHandlerError, WebhookHandlerTimeoutError, WebhookReceiverClosedError } from './errors.js'
+export { describeThrown, WebhookHandlerError, WebhookHandlerTimeoutError, WebhookReceiverClosedError } from './errors.js'
 export type { DedupeStore } from './dedupe/store.js'
 export {
   DEFAULT_DEDUPE_MAX_ENTRIES,

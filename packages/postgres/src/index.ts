@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import {
+  describeThrown,
   parseEvent,
   serializeEvent,
   WebhookReceiverClosedError,
@@ -156,18 +157,7 @@ const noop = () => {}
 
 function message(error: unknown): string {
   // PostgreSQL text cannot hold NUL: one in an error message would make the outcome's write fail.
-  return rawMessage(error).replace(/\u0000/g, '')
-}
-
-function rawMessage(error: unknown): string {
-  if (error instanceof Error) return error.message || error.name
-  return typeof error === 'string' ? error : (() => {
-    try {
-      return JSON.stringify(error) ?? String(error)
-    } catch {
-      return String(error)
-    }
-  })()
+  return describeThrown(error).replace(/\u0000/g, '')
 }
 
 function sleep(ms: number): Promise<void> {

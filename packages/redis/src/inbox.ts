@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import {
+  describeThrown,
   parseEvent,
   resolveLogger,
   serializeEvent,
@@ -342,7 +343,7 @@ class BullmqInbox implements WebhookInbox {
       // Another worker owns it now (or will once the stalled check runs): leave the job alone.
       throw new WaitingError()
     }
-    const message = errorMessage(outcome.error)
+    const message = describeThrown(outcome.error)
     if (outcome.final) await this.#deadLetterOrRetry(job, event, attempt, message)
     // Retried by BullMQ after the processor's backoff (see backoffStrategy in start()).
     throw Object.assign(new Error(message), { retryInMs: outcome.retryInMs })
@@ -414,7 +415,7 @@ class BullmqInbox implements WebhookInbox {
 
   /** Redis being away makes BullMQ report the same error on every reconnection: log it now and then. */
   #logError(source: string, error: unknown): void {
-    const message = errorMessage(error)
+    const message = describeThrown(error)
     const key = `${source}:${message}`
     const now = Date.now()
     const last = this.#lastLogged.get(key)
@@ -437,11 +438,6 @@ function newJobId(eventId: string): string {
 function retryDelayOf(error: Error | undefined): number {
   const delay = (error as { retryInMs?: unknown } | undefined)?.retryInMs
   return typeof delay === 'number' && Number.isFinite(delay) && delay >= 0 ? delay : DEAD_LETTER_RETRY_MS
-}
-
-function errorMessage(error: unknown): string {
-  if (error instanceof Error) return error.message || error.name
-  return String(error)
 }
 
 function sleep(ms: number): Promise<void> {

@@ -55,6 +55,20 @@ describe('bullmqInbox (review regressions)', () => {
     expect(runs).toEqual([])
   })
 
+  it('a handler that throws a value String() chokes on still ends as a dead letter, on its last attempt', async () => {
+    const name = queue('unprintable')
+    const inbox = inboxFor(name)
+    const started = await app({
+      secret: SECRET,
+      inbox,
+      retry: { maxAttempts: 2, minDelayMs: 10, maxDelayMs: 10, jitter: false },
+      on: { 'order.completed': () => Promise.reject(Object.assign(Object.create(null) as object, { code: 'E_UPSTREAM' })) },
+    })
+    expect((await post(started.url, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
+    await vi.waitFor(async () => expect(await inbox.deadLetters()).toHaveLength(1), { timeout: 5000 })
+    expect((await inbox.deadLetters())[0]).toMatchObject({ attempts: 2, lastError: '{"code":"E_UPSTREAM"}' })
+  })
+
   it('an event whose last attempt was cut short reaches onError even when the first dead-letter write failed', async () => {
     const name = queue('cut-short-retry')
     const client = redis()
