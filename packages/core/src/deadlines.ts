@@ -26,8 +26,12 @@ export class Deadlines {
     this.#limitMs = limitMs
   }
 
-  start(target: Expiring): Deadline {
-    const deadline: Deadline = { at: Date.now() + this.#limitMs, target, done: false }
+  /**
+   * `startedAt` (default now) may be a moment ago, when the deadline is set after the work's
+   * synchronous start: every start still comes before the next one's, so the order holds.
+   */
+  start(target: Expiring, startedAt = Date.now()): Deadline {
+    const deadline: Deadline = { at: startedAt + this.#limitMs, target, done: false }
     this.#queue.push(deadline)
     if (this.#timer === undefined) this.#arm()
     return deadline

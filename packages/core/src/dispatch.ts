@@ -103,7 +103,7 @@ export function callHook(logger: Logger, name: string, fn: (() => unknown) | und
  */
 export class Dispatcher {
   readonly #options: DispatcherOptions
-  readonly #retry: Required<RetryOptions>
+  readonly #policy: Required<RetryOptions>
   /** Per attempt, or Infinity for none. */
   readonly #timeoutMs: number
   #stopped = false
@@ -115,7 +115,7 @@ export class Dispatcher {
 
   constructor(options: DispatcherOptions) {
     this.#options = options
-    this.#retry = resolveRetry(options.retry)
+    this.#policy = resolveRetry(options.retry)
     const timeoutMs = options.timeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS
     if (!(timeoutMs > 0) || (timeoutMs > MAX_TIMER_MS && timeoutMs !== Infinity)) {
       throw new TypeError(`pocketsflow-webhooks: "handlerTimeoutMs" must be > 0 and <= ${MAX_TIMER_MS}, or Infinity for no limit`)
@@ -132,25 +132,33 @@ export class Dispatcher {
     for (const wake of this.#waiting) wake()
   }
 
-  async run(event: WebhookEvent): Promise<boolean> {
+  /**
+   * Runs an event's handlers. While they finish synchronously (most do) the outcome is returned
+   * as it is, with no promise; from the first one that does not, a promise. Never throws, never rejects.
+   */
+  run(event: WebhookEvent): boolean | Promise<boolean> {
     const started = Date.now()
-    const { handlers, onEvent, hooks, logger } = this.#options
-    // #runHandler answers attempts made, negative when the handler failed for good: no result
-    // object per handler on the path every event takes.
-    let attempts = 0
-    let succeeded = true
-    const typed = handlers.get(event.type)
-    if (typed) {
-      const made = await this.#runHandler(event.type, typed, event)
-      attempts += Math.abs(made)
-      succeeded = made > 0
-    }
-    if (onEvent) {
-      const made = await this.#runHandler('onEvent', onEvent, event)
-      attempts += Math.abs(made)
-      succeeded &&= made > 0
-    }
+    const typed = this.#options.handlers.get(event.type)
+    // Attempts made per handler, negative when it failed for good, 0 when there is none: no
+    // result object per handler on the path every event takes.
+    const made = typed ? this.#runHandler(event.type, typed, event) : 0
+    if (isThenable(made)) return made.then((n) => this.#runCatchAll(event, started, n))
+    return this.#runCatchAll(event, started, made)
+  }
+
+  #runCatchAll(event: WebhookEvent, started: number, typedMade: number): boolean | Promise<boolean> {
+    const onEvent = this.#options.onEvent
+    if (!onEvent) return this.#ran(event, started, typedMade, 0)
+    const made = this.#runHandler('onEvent', onEvent, event)
+    if (isThenable(made)) return made.then((n) => this.#ran(event, started, typedMade, n))
+    return this.#ran(event, started, typedMade, made)
+  }
+
+  #ran(event: WebhookEvent, started: number, typedMade: number, catchAllMade: number): boolean {
+    const succeeded = typedMade >= 0 && catchAllMade >= 0
     if (succeeded) {
+      const { hooks, logger } = this.#options
+      const attempts = typedMade + catchAllMade
       const durationMs = Date.now() - started
       if (this.#options.debug) logger.debug({ eventId: event.id, type: event.type, attempts, durationMs }, 'webhook handled')
       if (hooks.handled) callHook(logger, 'handled', () => hooks.handled?.(event, { attempts, durationMs }))
@@ -158,11 +166,34 @@ export class Dispatcher {
     return succeeded
   }
 
-  async #runHandler(name: string, handler: EventHandler, event: WebhookEvent): Promise<number> {
-    const max = this.#retry.maxAttempts
-    let lastError: unknown
-    let attempts = 0
-    while (attempts < max) {
+  /** The first attempt, inline; retries, if it fails, in #retrying. Answers the attempts made, negative for a failure. */
+  #runHandler(name: string, handler: EventHandler, event: WebhookEvent): number | Promise<number> {
+    if (this.#stopped) {
+      this.#gaveUp(name, event, 0, new WebhookReceiverClosedError())
+      return -1
+    }
+    let waiting: Promise<void> | undefined
+    try {
+      waiting = this.#attempt(handler, event, 1, undefined)
+    } catch (error) {
+      return this.#retrying(name, handler, event, 1, error)
+    }
+    if (!waiting) return 1
+    return waiting.then(
+      () => 1,
+      (error: unknown) => this.#retrying(name, handler, event, 1, error),
+    )
+  }
+
+  /** Attempt number `attempts` failed with `error`: report it, then retry after the backoff or give up. */
+  async #retrying(name: string, handler: EventHandler, event: WebhookEvent, attempts: number, error: unknown): Promise<number> {
+    const max = this.#policy.maxAttempts
+    let lastError = error
+    for (;;) {
+      const willRetry = attempts < max && !this.#stopped
+      this.#attemptFailed(name, event, attempts, lastError, willRetry)
+      if (willRetry) await this.#sleep(backoffDelay(attempts, this.#policy))
+      if (attempts >= max) break
       if (this.#stopped) {
         lastError = new WebhookReceiverClosedError()
         break
@@ -172,16 +203,12 @@ export class Dispatcher {
         const waiting = this.#attempt(handler, event, attempts, undefined)
         if (waiting) await waiting
         return attempts
-      } catch (error) {
-        lastError = error
-        const willRetry = attempts < max && !this.#stopped
-        this.#attemptFailed(name, event, attempts, error, willRetry)
-        if (willRetry) await this.#sleep(backoffDelay(attempts, this.#retry))
+      } catch (failure) {
+        lastError = failure
       }
     }
     this.#gaveUp(name, event, attempts, lastError)
-    // Never 0: the loop runs at least once unless stopped, and a stopped run still counts as failed.
-    return -Math.max(attempts, 1)
+    return -attempts
   }
 
   /**
@@ -192,7 +219,7 @@ export class Dispatcher {
     const started = Date.now()
     const { event, attempt, completed, markCompleted, signal } = job
     const { hooks, logger } = this.#options
-    const final = attempt >= this.#retry.maxAttempts
+    const final = attempt >= this.#policy.maxAttempts
     const todo = this.#handlersOf(event).filter(([name]) => !completed?.includes(name))
     let firstError: unknown
     let failed = false
@@ -225,7 +252,7 @@ export class Dispatcher {
       }
     }
     if (interrupted && !(failed && final)) return { ok: false, error: firstError, final: false, retryInMs: 0, interrupted: true }
-    if (failed) return { ok: false, error: firstError, final, retryInMs: final ? 0 : backoffDelay(attempt, this.#retry), interrupted: false }
+    if (failed) return { ok: false, error: firstError, final, retryInMs: final ? 0 : backoffDelay(attempt, this.#policy), interrupted: false }
     const durationMs = Date.now() - started
     if (this.#options.debug) logger.debug({ eventId: event.id, type: event.type, attempts: attempt, durationMs }, 'webhook handled')
     callHook(logger, 'handled', hooks.handled && (() => hooks.handled?.(event, { attempts: attempt, durationMs })))
@@ -238,7 +265,7 @@ export class Dispatcher {
   }
 
   get maxAttempts(): number {
-    return this.#retry.maxAttempts
+    return this.#policy.maxAttempts
   }
 
   get timeoutMs(): number {
@@ -272,25 +299,28 @@ export class Dispatcher {
    */
   #attempt(handler: EventHandler, event: WebhookEvent, attempt: number, outer: AbortSignal | undefined): Promise<void> | undefined {
     const run = new Attempt(attempt, this.#options.logger, this.#timeoutMs)
-    this.#running.add(run)
+    // The time limit counts from here, but is only set once the handler turns out to be still
+    // running: one that returns without a promise needs no deadline and nothing stop() can reach.
+    const startedAt = this.#deadlines ? Date.now() : 0
     const onOuterAbort = outer && (() => run.abort(outer.reason ?? new WebhookReceiverClosedError()))
     if (onOuterAbort) outer.addEventListener('abort', onOuterAbort, { once: true })
-    const deadline = this.#deadlines?.start(run)
-    const finish = () => {
-      if (deadline) this.#deadlines?.finish(deadline)
-      if (onOuterAbort) outer.removeEventListener('abort', onOuterAbort)
-      this.#running.delete(run)
-    }
     let result: unknown
     try {
       result = handler(event, run)
     } catch (error) {
-      finish()
+      if (onOuterAbort) outer.removeEventListener('abort', onOuterAbort)
       throw error
     }
     if (!isThenable(result)) {
-      finish()
+      if (onOuterAbort) outer.removeEventListener('abort', onOuterAbort)
       return undefined
+    }
+    this.#running.add(run)
+    const deadline = this.#deadlines?.start(run, startedAt)
+    const finish = () => {
+      if (deadline) this.#deadlines?.finish(deadline)
+      if (onOuterAbort) outer.removeEventListener('abort', onOuterAbort)
+      this.#running.delete(run)
     }
     const waiting = run.wait(result)
     waiting.then(finish, finish)

@@ -46,7 +46,7 @@ export async function receiveNodeRequest(receiver: WebhookReceiver, input: NodeR
       return receiver.reject('body_unreadable')
     }
   }
-  return receiver.handle({ method: req.method, headers: req.headers, body })
+  return receiver.handleNow({ method: req.method, headers: req.headers, body })
 }
 
 /**

@@ -27,6 +27,8 @@ export const DEFAULT_STORE_TIMEOUT_MS = 2000
 const MAX_KEY_LENGTH = 200
 /** After close()'s timeout: how long aborted handlers get to report and release their events. */
 const CLOSE_GRACE_MS = 1000
+/** What after() returns when the handlers finished synchronously: one shared settled promise. */
+const DONE: Promise<void> = Promise.resolve()
 
 type HandlerKey<P extends Provider> = P extends 'pocketsflow'
   ? PocketsflowEventType | PocketsflowEventAlias
@@ -112,8 +114,14 @@ export interface WebhookReceiver {
   matchesPath(url: string | undefined): boolean
   /** Everything decidable before reading the body: method, shutdown, headers. `undefined` = read the body. */
   precheck(request: Omit<WebhookRequest, 'body'>): ReceiverResult | undefined
-  /** The whole pipeline for one request. Never throws. */
+  /** The whole pipeline for one request. Never throws, never rejects. */
   handle(request: WebhookRequest): Promise<ReceiverResult>
+  /**
+   * `handle()` without the promise when none is needed: with node:crypto, the in-memory (or no)
+   * dedupe store and no inbox, the result is returned directly. Adapters use it to save the
+   * microtask hops on every delivery; `await` works on either. Never throws, never rejects.
+   */
+  handleNow(request: WebhookRequest): ReceiverResult | Promise<ReceiverResult>
   /** A response for a problem the adapter found (oversized or unreadable body, misconfiguration). */
   reject(reason: RejectionReason, detail?: string): ReceiverResult
   /**
@@ -310,7 +318,11 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     }
   }
 
-  async function accept(result: VerifyResult): Promise<ReceiverResult> {
+  // The pipeline below returns plain values while every step is synchronous (node:crypto, the
+  // in-memory dedupe store, handlers that return no promise) and promises only from the first step
+  // that is not: most deliveries are answered and handled without a trip through the microtask queue.
+
+  function accept(result: VerifyResult): ReceiverResult | Promise<ReceiverResult> {
     if (!result.ok) return reject(result.reason, undefined, result.skewSeconds)
     const event = result.event
     if (idempotencyKey) {
@@ -325,69 +337,121 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     }
     // Keys come from the sender (an id in the body, a header) or from user code: hash long ones,
     // so the dedupe store's memory is bounded by its entry count.
-    if (event.id.length > MAX_KEY_LENGTH) assignEventId(event, `sha256:${await backend.sha256Hex(event.id)}`)
-    const key = event.id
-    if (inbox) return record(inbox, event)
-    if (store) {
-      let claim: boolean | Promise<boolean> | undefined
-      let claimed: boolean
-      try {
-        claim = store.claim(key)
-        // A synchronous store (the in-memory one) answers without a trip through the microtask queue.
-        claimed = typeof claim === 'boolean' ? claim : await withDeadline(claim, 'dedupe store claim')
-      } catch (error) {
-        logger.error({ err: error, eventId: key, type: event.type }, 'dedupe store unavailable: answering 503')
-        // If the claim lands after we gave up, undo it, or a re-send would be taken for a duplicate.
-        if (isThenable(claim)) {
-          claim.then(
-            (late) => {
-              if (late) void release(key)
-            },
-            () => {},
-          )
-        }
-        return reject('store_unavailable')
+    if (event.id.length > MAX_KEY_LENGTH) {
+      const digest = backend.sha256Hex(event.id)
+      if (isThenable(digest)) {
+        return Promise.resolve(digest).then((hex) => {
+          assignEventId(event, `sha256:${hex}`)
+          return claim(event)
+        })
       }
-      if (!claimed) {
-        logger.info({ eventId: key, type: event.type }, 'duplicate webhook delivery acknowledged, not processed again')
-        callHook(logger, 'duplicate', hooks.duplicate && (() => hooks.duplicate?.(event)))
-        return { response: DUPLICATE, event }
-      }
-      if (closing) {
-        // close() began while we were claiming: not acknowledged, so not ours to keep.
-        await release(key)
-        return reject('closed')
-      }
+      assignEventId(event, `sha256:${digest}`)
     }
-    if (debug) logger.debug({ eventId: key, type: event.type }, 'webhook accepted')
+    return claim(event)
+  }
+
+  function claim(event: WebhookEvent): ReceiverResult | Promise<ReceiverResult> {
+    if (inbox) return record(inbox, event)
+    if (!store) return accepted(event)
+    let claiming: boolean | Promise<boolean>
+    try {
+      claiming = store.claim(event.id)
+    } catch (error) {
+      return storeUnavailable(error, event)
+    }
+    if (!isThenable(claiming)) return claimed(event, claiming)
+    return withDeadline(claiming, 'dedupe store claim').then(
+      (won) => claimed(event, won),
+      (error: unknown) => {
+        // If the claim lands after we gave up, undo it, or a re-send would be taken for a duplicate.
+        claiming.then(
+          (late) => {
+            if (late) void release(event.id)
+          },
+          () => {},
+        )
+        return storeUnavailable(error, event)
+      },
+    )
+  }
+
+  function storeUnavailable(error: unknown, event: WebhookEvent): ReceiverResult {
+    logger.error({ err: error, eventId: event.id, type: event.type }, 'dedupe store unavailable: answering 503')
+    return reject('store_unavailable')
+  }
+
+  function claimed(event: WebhookEvent, won: boolean): ReceiverResult | Promise<ReceiverResult> {
+    if (!won) {
+      logger.info({ eventId: event.id, type: event.type }, 'duplicate webhook delivery acknowledged, not processed again')
+      callHook(logger, 'duplicate', hooks.duplicate && (() => hooks.duplicate?.(event)))
+      return { response: DUPLICATE, event }
+    }
+    // close() began while we were claiming: not acknowledged, so not ours to keep.
+    if (closing) return release(event.id).then(() => reject('closed'))
+    return accepted(event)
+  }
+
+  function accepted(event: WebhookEvent): ReceiverResult {
+    if (debug) logger.debug({ eventId: event.id, type: event.type }, 'webhook accepted')
     callHook(logger, 'accepted', hooks.accepted && (() => hooks.accepted?.(event)))
+    // The key as acknowledged: what the handlers do to the event can't change what is completed.
+    const key = event.id
     let started = false
-    const after = async (): Promise<void> => {
-      if (started) return
+    const after = (): Promise<void> => {
+      if (started) return DONE
       started = true
       try {
-        let handled = false
+        let handled: boolean | Promise<boolean>
         try {
-          handled = await dispatcher.run(event)
+          handled = dispatcher.run(event)
         } catch (error) {
-          logger.error({ err: error, eventId: key }, 'unexpected error while dispatching the event')
+          handled = dispatchFailed(error, event)
         }
-        if (store) {
-          if (!handled) await release(key)
-          else {
-            try {
-              const completing = store.complete(key)
-              if (isThenable(completing)) await withDeadline(completing, 'dedupe store complete')
-            } catch (error) {
-              logger.error({ err: error, eventId: key }, 'dedupe store failed to mark the event done')
-            }
-          }
-        }
-      } finally {
+        if (!isThenable(handled)) return settleAfterRun(key, handled)
+        return handled.then(
+          (ok) => settleAfterRun(key, ok),
+          (error: unknown) => settleAfterRun(key, dispatchFailed(error, event)),
+        )
+      } catch (error) {
+        // Unreachable by design (loggers are wrapped, stores are guarded); the event must still
+        // leave `pending`, and after() never rejects.
+        logger.error({ err: error, eventId: event.id }, 'unexpected error after the event was handled')
         settle()
+        return DONE
       }
     }
     return { response: ACCEPTED, event, after }
+  }
+
+  function dispatchFailed(error: unknown, event: WebhookEvent): false {
+    logger.error({ err: error, eventId: event.id }, 'unexpected error while dispatching the event')
+    return false
+  }
+
+  /** Marks the event done (or releases it, when a handler failed for good), then leaves `pending`. */
+  function settleAfterRun(key: string, handled: boolean): Promise<void> {
+    if (!store) {
+      settle()
+      return DONE
+    }
+    if (!handled) return release(key).finally(settle)
+    let completing: void | Promise<void> = undefined
+    try {
+      completing = store.complete(key)
+    } catch (error) {
+      completeFailed(error, key)
+    }
+    if (!isThenable(completing)) {
+      settle()
+      return DONE
+    }
+    return withDeadline(completing, 'dedupe store complete')
+      .catch((error: unknown) => completeFailed(error, key))
+      .finally(settle)
+  }
+
+  function completeFailed(error: unknown, key: string): void {
+    logger.error({ err: error, eventId: key }, 'dedupe store failed to mark the event done')
   }
 
   /** With a durable inbox: stored before the 200, processed by the inbox's workers. */
@@ -409,6 +473,51 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     if (debug) logger.debug({ eventId: event.id, type: event.type }, 'webhook recorded in the inbox')
     callHook(logger, 'accepted', hooks.accepted && (() => hooks.accepted?.(event)))
     return { response: ACCEPTED, event }
+  }
+
+  function handleNow(request: WebhookRequest): ReceiverResult | Promise<ReceiverResult> {
+    pending++
+    let result: ReceiverResult | Promise<ReceiverResult>
+    try {
+      result = receive(request)
+    } catch (error) {
+      result = unexpected(error)
+    }
+    if (!isThenable(result)) return handedOver(result)
+    return result.then(handedOver, (error: unknown) => handedOver(unexpected(error)))
+  }
+
+  /** An accepted event stays pending until its after() has run; anything else leaves now. */
+  function handedOver(result: ReceiverResult): ReceiverResult {
+    if (result.after === undefined) settle()
+    return result
+  }
+
+  function unexpected(error: unknown): ReceiverResult {
+    // Unreachable by design; if it happens the delivery was not accepted, so 503 lets it be re-sent.
+    logger.error({ err: error }, 'unexpected error in the webhook receiver')
+    return reject('store_unavailable')
+  }
+
+  function receive(request: WebhookRequest): ReceiverResult | Promise<ReceiverResult> {
+    const early = precheck(request)
+    if (early) return early
+    const body = request.body
+    const size = typeof body === 'string' ? byteLength(body) : body?.byteLength
+    if (size !== undefined && size > bodyLimit) return reject('body_too_large')
+    const headers = request.headers as { [PRECHECKED]?: SignedHeaders | undefined } | null
+    let signed = typeof headers === 'object' && headers !== null ? headers[PRECHECKED] : undefined
+    // One use: a headers object reused for another request (tests do) is parsed afresh. Deleted,
+    // not set to undefined, so logging req.headers shows nothing of ours (deleting the property
+    // added last is cheap in V8: the object returns to its previous shape).
+    if (signed !== undefined) delete headers![PRECHECKED]
+    else {
+      const check = verifier.checkHeaders(request.headers)
+      if (!check.ok) return reject(check.reason, undefined, check.skewSeconds)
+      signed = check.signed
+    }
+    const verified = verifier.verifyBodyNow(signed, body)
+    return isThenable(verified) ? verified.then(accept) : accept(verified)
   }
 
   function waitIdle(limitMs: number): Promise<boolean> {
@@ -452,34 +561,8 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
       }
       return undefined
     },
-    async handle(request) {
-      pending++
-      let handedOver = false
-      try {
-        const early = precheck(request)
-        if (early) return early
-        const body = request.body
-        const size = typeof body === 'string' ? byteLength(body) : body?.byteLength
-        if (size !== undefined && size > bodyLimit) return reject('body_too_large')
-        const headers = request.headers as { [PRECHECKED]?: SignedHeaders | undefined } | null
-        const signed = typeof headers === 'object' && headers !== null ? headers[PRECHECKED] : undefined
-        // One use: a headers object reused for another request (tests do) is parsed afresh. Deleted,
-        // not set to undefined, so logging req.headers shows nothing of ours (deleting the property
-        // added last is cheap in V8: the object returns to its previous shape).
-        if (signed !== undefined) delete headers![PRECHECKED]
-        const verified = signed ? verifier.verifyBody(signed, body) : verifier.verify(request.headers, body)
-        const result = await accept(await verified)
-        // An accepted event stays pending until its after() has run.
-        handedOver = result.after !== undefined
-        return result
-      } catch (error) {
-        // Unreachable by design; if it happens the delivery was not accepted, so 503 lets it be re-sent.
-        logger.error({ err: error }, 'unexpected error in the webhook receiver')
-        return reject('store_unavailable')
-      } finally {
-        if (!handedOver) settle()
-      }
-    },
+    handleNow,
+    handle: (request) => Promise.resolve(handleNow(request)),
     reject: (reason, detail) => reject(reason, detail),
     async close(closeOptions) {
       closing = true

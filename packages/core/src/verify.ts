@@ -3,7 +3,7 @@ import { createEvent, type VerificationDetail, type WebhookEvent } from './event
 import { isPlainObject, MALFORMED, parseJson } from './json.js'
 import { isThenable, toUint8Array } from './realm.js'
 import { schemeFor } from './schemes/index.js'
-import type { Scheme, SignedHeaders } from './schemes/scheme.js'
+import type { EventFields, Scheme, SignedHeaders } from './schemes/scheme.js'
 import { checkTimestamp, validateTolerance } from './timestamp.js'
 import type { Body, HeadersInput, Provider, RejectionReason } from './types.js'
 
@@ -60,7 +60,21 @@ export function normaliseSecrets(secret: unknown): string[] {
 
 const ok = (signed: SignedHeaders): HeaderCheck => ({ ok: true, signed })
 
-export function createVerifier<Key>(backend: CryptoBackend<Key>, options: VerifyOptions): Verifier {
+/** The verifier the receiver uses: `verifyBodyNow` skips the promise when the backend is synchronous. */
+export interface CoreVerifier extends Verifier {
+  verifyBodyNow(signed: SignedHeaders, body: Body): VerifyResult | Promise<VerifyResult>
+}
+
+interface Match {
+  readonly secretIndex: number
+  readonly prefixIndex: number
+  readonly mac: Uint8Array
+}
+
+// Something threw that nothing should (a runtime quirk): the delivery is unverifiable, not a crash.
+const UNVERIFIABLE: VerifyResult = Object.freeze({ ok: false, reason: 'signature_mismatch' })
+
+export function createVerifier<Key>(backend: CryptoBackend<Key>, options: VerifyOptions): CoreVerifier {
   const scheme: Scheme = schemeFor(options.provider)
   const secrets = normaliseSecrets(options.secret)
   const tolerance = validateTolerance(options.tolerance)
@@ -105,73 +119,88 @@ export function createVerifier<Key>(backend: CryptoBackend<Key>, options: Verify
     return { ok: false, reason, skewSeconds: Math.round(nowMs - (signed.timestampMs as number)) / 1000 }
   }
 
-  async function verifyBody(signed: SignedHeaders, input: Body): Promise<VerifyResult> {
+  /**
+   * Full verification, synchronous whenever the backend is (node:crypto always is): the receiver
+   * answers most deliveries without a promise. Never throws, and a returned promise never rejects.
+   */
+  function verifyBodyNow(signed: SignedHeaders, input: Body): VerifyResult | Promise<VerifyResult> {
+    let result: VerifyResult | Promise<VerifyResult>
     try {
       const body = typeof input === 'string' ? input : toUint8Array(input)
       if (body === undefined) return { ok: false, reason: 'invalid_payload' }
-      const ks = keys ?? (await loadKeys())
-      let secretIndex = -1
-      let prefixIndex = 0
-      let matched: Uint8Array | undefined
-      search: for (; prefixIndex < signed.prefixes.length; prefixIndex++) {
-        const prefix = signed.prefixes[prefixIndex] as string
-        for (let k = 0; k < ks.length; k++) {
-          const computed = backend.hmac(ks[k] as Key, prefix, body)
-          const mac = isThenable(computed) ? await computed : computed
-          for (const candidate of signed.signatures) {
-            if (backend.equal(mac, candidate)) {
-              secretIndex = k
-              matched = mac
-              break search
-            }
-          }
-        }
-      }
-      if (matched === undefined) return { ok: false, reason: 'signature_mismatch' }
-
-      const payload = parseJson(backend.decode(body))
-      if (payload === MALFORMED) return { ok: false, reason: 'malformed_json' }
-      if (!isPlainObject(payload)) return { ok: false, reason: 'invalid_payload' }
-      const fields = scheme.eventFields(payload, signed)
-      if (typeof fields === 'string') return { ok: false, reason: fields }
-
-      let id = fields.id
-      if (id === undefined) {
-        // The default key identifies the signed bytes: HMAC-SHA256 of the body under the first
-        // secret, which verification has usually just computed, hashed once more so the key
-        // never reveals a signature (a logged signature could be replayed). Another full pass
-        // over the body only when a later secret or the timestamp scheme matched.
-        const bodyMac =
-          secretIndex === 0 && signed.prefixes[prefixIndex] === '' ? matched : await backend.hmac(ks[0] as Key, '', body)
-        const digest = backend.sha256Hex(bodyMac)
-        id = typeof digest === 'string' ? digest : await digest
-      }
-
-      const event = createEvent({
-        id,
-        type: fields.type,
-        deliveredType: fields.deliveredType,
-        data: fields.data,
-        payload,
-        provider: scheme.provider,
-        timestampMs: signed.timestampMs,
-        verification: (verifications[secretIndex] as VerificationDetail[])[prefixIndex] as VerificationDetail,
-      })
-      return { ok: true, event }
+      result = keys ? withKeys(keys, signed, body) : loadKeys().then((ks) => withKeys(ks, signed, body))
     } catch {
-      // Nothing above should throw; if a runtime quirk makes it, the delivery is unverifiable, not a crash.
-      return { ok: false, reason: 'signature_mismatch' }
+      return UNVERIFIABLE
     }
+    return isThenable(result) ? Promise.resolve(result).catch(() => UNVERIFIABLE) : result
+  }
+
+  function withKeys(ks: Key[], signed: SignedHeaders, body: string | Uint8Array): VerifyResult | Promise<VerifyResult> {
+    const match = findMatch(ks, signed, body, 0, 0)
+    return isThenable(match) ? match.then((found) => toEvent(ks, signed, body, found)) : toEvent(ks, signed, body, match)
+  }
+
+  /** The first (signed content, secret) pair whose HMAC is one of the signatures, resuming at (prefixIndex, k). */
+  function findMatch(ks: Key[], signed: SignedHeaders, body: string | Uint8Array, prefixIndex: number, k: number): Match | undefined | Promise<Match | undefined> {
+    for (; prefixIndex < signed.prefixes.length; prefixIndex++, k = 0) {
+      const prefix = signed.prefixes[prefixIndex] as string
+      for (; k < ks.length; k++) {
+        const computed = backend.hmac(ks[k] as Key, prefix, body)
+        if (isThenable(computed)) {
+          const p = prefixIndex
+          const s = k
+          return computed.then((mac) => (matches(mac, signed) ? { secretIndex: s, prefixIndex: p, mac } : findMatch(ks, signed, body, p, s + 1)))
+        }
+        if (matches(computed, signed)) return { secretIndex: k, prefixIndex, mac: computed }
+      }
+    }
+    return undefined
+  }
+
+  function matches(mac: Uint8Array, signed: SignedHeaders): boolean {
+    for (const candidate of signed.signatures) if (backend.equal(mac, candidate)) return true
+    return false
+  }
+
+  function toEvent(ks: Key[], signed: SignedHeaders, body: string | Uint8Array, match: Match | undefined): VerifyResult | Promise<VerifyResult> {
+    if (match === undefined) return { ok: false, reason: 'signature_mismatch' }
+    const payload = parseJson(backend.decode(body))
+    if (payload === MALFORMED) return { ok: false, reason: 'malformed_json' }
+    if (!isPlainObject(payload)) return { ok: false, reason: 'invalid_payload' }
+    const fields = scheme.eventFields(payload, signed)
+    if (typeof fields === 'string') return { ok: false, reason: fields }
+    if (fields.id !== undefined) return { ok: true, event: eventOf(fields.id, fields, payload, signed, match) }
+    // The default key identifies the signed bytes: HMAC-SHA256 of the body under the first
+    // secret, which verification has usually just computed, hashed once more so the key never
+    // reveals a signature (a logged signature could be replayed). Another full pass over the body
+    // only when a later secret or the timestamp scheme matched.
+    const bodyMac = match.secretIndex === 0 && signed.prefixes[match.prefixIndex] === '' ? match.mac : backend.hmac(ks[0] as Key, '', body)
+    const digest = isThenable(bodyMac) ? bodyMac.then((mac) => backend.sha256Hex(mac)) : backend.sha256Hex(bodyMac)
+    if (typeof digest === 'string') return { ok: true, event: eventOf(digest, fields, payload, signed, match) }
+    return Promise.resolve(digest).then((id) => ({ ok: true, event: eventOf(id, fields, payload, signed, match) }))
+  }
+
+  function eventOf(id: string, fields: EventFields, payload: unknown, signed: SignedHeaders, match: Match): WebhookEvent {
+    return createEvent({
+      id,
+      type: fields.type,
+      deliveredType: fields.deliveredType,
+      data: fields.data,
+      payload,
+      provider: scheme.provider,
+      timestampMs: signed.timestampMs,
+      verification: (verifications[match.secretIndex] as VerificationDetail[])[match.prefixIndex] as VerificationDetail,
+    })
   }
 
   return {
     provider: scheme.provider,
     checkHeaders,
-    verifyBody,
-    // Not `async`: returning verifyBody's promise directly saves a promise layer per request.
+    verifyBodyNow,
+    verifyBody: (signed, body) => Promise.resolve(verifyBodyNow(signed, body)),
     verify(headers, body) {
       const check = checkHeaders(headers)
-      return check.ok ? verifyBody(check.signed, body) : Promise.resolve(check)
+      return Promise.resolve(check.ok ? verifyBodyNow(check.signed, body) : check)
     },
   }
 }

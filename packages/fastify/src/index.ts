@@ -87,6 +87,16 @@ function send(request: FastifyRequest, reply: FastifyReply, result: ReceiverResu
   return reply.send(body)
 }
 
+/** The answer to a delivery that reached the handler; an accepted one also schedules the handlers. */
+function answer(request: FastifyRequest, reply: FastifyReply, result: ReceiverResult): FastifyReply {
+  if (result.after) {
+    request.pocketsflowEvent = result.event as PocketsflowRequestEvent
+    // Registered before the send: the handlers run once the response is out, or the client went away.
+    afterResponse(reply.raw, result)
+  }
+  return send(request, reply, result)
+}
+
 // Async plugins, so a configuration error becomes a rejected app.ready() / listen(), not a crash.
 const plugin: FastifyPluginAsync<AnyProviderOptions> = async (fastify, options) => {
   // Fastify's own error for this ("decorator already added") would not say what to do instead.
@@ -127,16 +137,12 @@ const plugin: FastifyPluginAsync<AnyProviderOptions> = async (fastify, options) 
         if (!mapped) throw error
         return send(request, reply, receiver.reject(mapped[0], mapped[1]))
       },
-      async handler(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+      handler(request: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<FastifyReply> {
         // Fastify calls no parser for a body-less request: the core still decides what that means.
         const body = (request.body as Uint8Array | undefined) ?? EMPTY_BODY
-        const result = await receiver.handle({ method: request.method, headers: request.headers, body })
-        if (result.after) {
-          request.pocketsflowEvent = result.event as PocketsflowRequestEvent
-          // Registered before the send: the handlers run once the response is out, or the client went away.
-          afterResponse(reply.raw, result)
-        }
-        return send(request, reply, result)
+        const result = receiver.handleNow({ method: request.method, headers: request.headers, body })
+        // Most deliveries are answered synchronously, like a hand-written route: no promise for Fastify to wait on.
+        return result instanceof Promise ? result.then((settled) => answer(request, reply, settled)) : answer(request, reply, result)
       },
     }
     scope.route({ ...route, url: receiver.path })

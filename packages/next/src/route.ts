@@ -72,7 +72,7 @@ async function receive(receiver: WebhookReceiver, request: Request): Promise<Rec
   const body = await readBody(request, receiver.bodyLimit)
   if (body === TOO_LARGE) return receiver.reject('body_too_large')
   if (body === UNREADABLE) return receiver.reject('body_unreadable')
-  return receiver.handle({ method, headers, body })
+  return receiver.handleNow({ method, headers, body })
 }
 
 const MISCONFIGURED = { status: 500, headers: { 'content-type': 'application/json; charset=utf-8' } }
