@@ -8,6 +8,7 @@ import {
   WebhookReceiverClosedError,
   type DedupeStore,
   type Logger,
+  type ReceiverResult,
   type WebhookReceiverOptions,
 } from './index.js'
 
@@ -403,13 +404,106 @@ describe('createWebhookReceiver', () => {
   })
 })
 
+describe('answers without a promise while every step is synchronous', () => {
+  it('handleNow() returns the result itself with node:crypto and the in-memory store, and after() runs sync handlers before it returns', async () => {
+    const handled: string[] = []
+    const r = receiver({ on: { 'order.completed': (event) => void handled.push(event.id) } })
+    const d = await delivery('order.completed')
+    const first = r.handleNow(d)
+    expect(first).not.toBeInstanceOf(Promise)
+    const { response, after } = first as ReceiverResult
+    expect(response.status).toBe(200)
+    const done = after?.()
+    expect(handled).toHaveLength(1)
+    await expect(done).resolves.toBeUndefined()
+    // A second call of after() does nothing.
+    await after?.()
+    expect(handled).toHaveLength(1)
+    // Duplicates and rejections are synchronous too.
+    const again = r.handleNow(d) as ReceiverResult
+    expect(again.response.body).toContain('duplicate')
+    expect((r.handleNow({ ...d, headers: {} }) as ReceiverResult).response.status).toBe(401)
+    // Nothing is left pending: close() has nothing to wait for.
+    await r.close({ timeoutMs: 1000 })
+    expect((r.handleNow(d) as ReceiverResult).response.status).toBe(503)
+  })
+
+  it('switches to a promise at the first step that is not synchronous, with the same outcome', async () => {
+    const calls: string[] = []
+    const store: DedupeStore = {
+      claim: async () => (calls.push('claim'), true),
+      complete: async () => void calls.push('complete'),
+      release: async () => void calls.push('release'),
+    }
+    const r = receiver({ dedupe: store, on: { 'order.completed': async () => void calls.push('handler') } })
+    const pending = r.handleNow(await delivery('order.completed'))
+    expect(pending).toBeInstanceOf(Promise)
+    const result = await pending
+    expect(result.response.status).toBe(200)
+    const done = result.after?.()
+    // The handler's promise has not been waited for yet, so the event is not completed.
+    expect(calls).toEqual(['claim', 'handler'])
+    await done
+    expect(calls).toEqual(['claim', 'handler', 'complete'])
+  })
+
+  it('a handler that fails synchronously is retried asynchronously, and released after its last attempt', async () => {
+    const store = new MemoryDedupeStore()
+    let calls = 0
+    const onError = vi.fn()
+    const r = receiver({ dedupe: store, retry: { maxAttempts: 2, minDelayMs: 1, maxDelayMs: 1 }, onError, on: { 'order.completed': () => {
+      calls++
+      throw new Error('nope')
+    } } })
+    const d = await delivery('order.completed')
+    const result = r.handleNow(d) as ReceiverResult
+    const done = result.after?.()
+    expect(calls).toBe(1)
+    await done
+    expect(calls).toBe(2)
+    expect(onError).toHaveBeenCalledOnce()
+    // Released: a re-send is processed, not answered as a duplicate.
+    expect((r.handleNow(d) as ReceiverResult).after).toBeTypeOf('function')
+  })
+
+  it("counts a handler's time limit from its start, synchronous part included", async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout'] })
+    try {
+      const signals: AbortSignal[] = []
+      const r = receiver({
+        retry: false,
+        handlerTimeoutMs: 1000,
+        on: {
+          'order.completed': (_event, ctx) => {
+            signals.push(ctx.signal)
+            // 1.5 s of synchronous work, then a promise that never settles.
+            vi.setSystemTime(Date.now() + 1500)
+            return new Promise(() => {})
+          },
+        },
+      })
+      const d = await delivery('order.completed')
+      const done = (r.handleNow(d) as ReceiverResult).after?.()
+      await vi.advanceTimersByTimeAsync(1)
+      expect(signals[0]?.aborted).toBe(true)
+      expect(signals[0]?.reason).toBeInstanceOf(WebhookHandlerTimeoutError)
+      await done
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+})
+
 describe('createWebhookReceiver on Web Crypto (./web)', () => {
   it('runs the same pipeline: 200, after(), dedupe, 401', async () => {
     const web = await import('./web.js')
     const handler = vi.fn()
     const r = web.createWebhookReceiver({ secret: SECRET, logger: false, on: { 'order.completed': handler } })
     const d = await delivery('order.completed')
-    const first = await r.handle({ ...d, headers: new Headers(d.headers), body: new Uint8Array(d.body) })
+    const answer = r.handleNow({ ...d, headers: new Headers(d.headers), body: new Uint8Array(d.body) })
+    // Web Crypto answers with promises: so does the pipeline.
+    expect(answer).toBeInstanceOf(Promise)
+    const first = await answer
     expect(first.response.status).toBe(200)
     expect(first.event?.id).toMatch(/^[0-9a-f]{64}$/)
     await first.after?.()
