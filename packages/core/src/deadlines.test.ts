@@ -24,6 +24,23 @@ describe('Deadlines (one timer for every attempt)', () => {
     expect(vi.getTimerCount()).toBe(0)
   })
 
+  it('keeps a deadline set late, but due earlier (a handler that re-entered the receiver), in its place', () => {
+    vi.useFakeTimers()
+    const d = new Deadlines(1000)
+    const expired: string[] = []
+    const startedA = Date.now()
+    vi.advanceTimersByTime(500) // A's synchronous part, during which B started
+    d.start({ expire: () => expired.push('b') })
+    d.start({ expire: () => expired.push('a') }, startedA)
+    vi.advanceTimersByTime(499) // t=999
+    expect(expired).toEqual([])
+    vi.advanceTimersByTime(1) // t=1000: A's limit, counted from its start
+    expect(expired).toEqual(['a'])
+    vi.advanceTimersByTime(500) // t=1500: B's
+    expect(expired).toEqual(['a', 'b'])
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
   it('keeps no timer once every attempt finished, and re-arms for new ones', () => {
     vi.useFakeTimers()
     const d = new Deadlines(50)

@@ -26,14 +26,22 @@ export class Deadlines {
     this.#limitMs = limitMs
   }
 
-  /**
-   * `startedAt` (default now) may be a moment ago, when the deadline is set after the work's
-   * synchronous start: every start still comes before the next one's, so the order holds.
-   */
+  /** `startedAt` (default now) may be a moment ago: the deadline is set once the work turned out to be still running. */
   start(target: Expiring, startedAt = Date.now()): Deadline {
     const deadline: Deadline = { at: startedAt + this.#limitMs, target, done: false }
-    this.#queue.push(deadline)
+    const queue = this.#queue
+    // Starts normally arrive in order. A handler that started another attempt in its synchronous
+    // part (by re-entering a receiver) is set after that one, though due before it: put it in place.
+    let i = queue.length
+    while (i > this.#head && (queue[i - 1] as Deadline).at > deadline.at) i--
+    if (i === queue.length) queue.push(deadline)
+    else queue.splice(i, 0, deadline)
     if (this.#timer === undefined) this.#arm()
+    else if (i === this.#head) {
+      // A new front: the timer was set for the old one.
+      clearTimeout(this.#timer)
+      this.#arm()
+    }
     return deadline
   }
 

@@ -447,6 +447,23 @@ describe('answers without a promise while every step is synchronous', () => {
     expect(calls).toEqual(['claim', 'handler', 'complete'])
   })
 
+  it('completes the key it claimed, whatever a hook does to the event afterwards', async () => {
+    const calls: string[] = []
+    const store: DedupeStore = {
+      claim: (key) => (calls.push(`claim ${key}`), true),
+      complete: (key) => void calls.push(`complete ${key}`),
+      release: (key) => void calls.push(`release ${key}`),
+    }
+    const r = receiver({
+      dedupe: store,
+      idempotencyKey: () => 'evt_1',
+      hooks: { accepted: (event) => void ((event as { id: string }).id = 'changed') },
+      on: { 'order.completed': () => {} },
+    })
+    await (r.handleNow(await delivery('order.completed')) as ReceiverResult).after?.()
+    expect(calls).toEqual(['claim evt_1', 'complete evt_1'])
+  })
+
   it('a handler that fails synchronously is retried asynchronously, and released after its last attempt', async () => {
     const store = new MemoryDedupeStore()
     let calls = 0

@@ -352,21 +352,24 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
 
   function claim(event: WebhookEvent): ReceiverResult | Promise<ReceiverResult> {
     if (inbox) return record(inbox, event)
-    if (!store) return accepted(event)
+    // The key as claimed: what hooks and handlers later do to the event can't change what is
+    // completed or released.
+    const key = event.id
+    if (!store) return accepted(event, key)
     let claiming: boolean | Promise<boolean>
     try {
-      claiming = store.claim(event.id)
+      claiming = store.claim(key)
     } catch (error) {
       return storeUnavailable(error, event)
     }
-    if (!isThenable(claiming)) return claimed(event, claiming)
+    if (!isThenable(claiming)) return claimed(event, key, claiming)
     return withDeadline(claiming, 'dedupe store claim').then(
-      (won) => claimed(event, won),
+      (won) => claimed(event, key, won),
       (error: unknown) => {
         // If the claim lands after we gave up, undo it, or a re-send would be taken for a duplicate.
         claiming.then(
           (late) => {
-            if (late) void release(event.id)
+            if (late) void release(key)
           },
           () => {},
         )
@@ -380,22 +383,20 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     return reject('store_unavailable')
   }
 
-  function claimed(event: WebhookEvent, won: boolean): ReceiverResult | Promise<ReceiverResult> {
+  function claimed(event: WebhookEvent, key: string, won: boolean): ReceiverResult | Promise<ReceiverResult> {
     if (!won) {
-      logger.info({ eventId: event.id, type: event.type }, 'duplicate webhook delivery acknowledged, not processed again')
+      logger.info({ eventId: key, type: event.type }, 'duplicate webhook delivery acknowledged, not processed again')
       callHook(logger, 'duplicate', hooks.duplicate && (() => hooks.duplicate?.(event)))
       return { response: DUPLICATE, event }
     }
     // close() began while we were claiming: not acknowledged, so not ours to keep.
-    if (closing) return release(event.id).then(() => reject('closed'))
-    return accepted(event)
+    if (closing) return release(key).then(() => reject('closed'))
+    return accepted(event, key)
   }
 
-  function accepted(event: WebhookEvent): ReceiverResult {
-    if (debug) logger.debug({ eventId: event.id, type: event.type }, 'webhook accepted')
+  function accepted(event: WebhookEvent, key: string): ReceiverResult {
+    if (debug) logger.debug({ eventId: key, type: event.type }, 'webhook accepted')
     callHook(logger, 'accepted', hooks.accepted && (() => hooks.accepted?.(event)))
-    // The key as acknowledged: what the handlers do to the event can't change what is completed.
-    const key = event.id
     let started = false
     const after = (): Promise<void> => {
       if (started) return DONE
@@ -405,17 +406,17 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
         try {
           handled = dispatcher.run(event)
         } catch (error) {
-          handled = dispatchFailed(error, event)
+          handled = dispatchFailed(error, key)
         }
         if (!isThenable(handled)) return settleAfterRun(key, handled)
         return handled.then(
           (ok) => settleAfterRun(key, ok),
-          (error: unknown) => settleAfterRun(key, dispatchFailed(error, event)),
+          (error: unknown) => settleAfterRun(key, dispatchFailed(error, key)),
         )
       } catch (error) {
         // Unreachable by design (loggers are wrapped, stores are guarded); the event must still
         // leave `pending`, and after() never rejects.
-        logger.error({ err: error, eventId: event.id }, 'unexpected error after the event was handled')
+        logger.error({ err: error, eventId: key }, 'unexpected error after the event was handled')
         settle()
         return DONE
       }
@@ -423,8 +424,8 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     return { response: ACCEPTED, event, after }
   }
 
-  function dispatchFailed(error: unknown, event: WebhookEvent): false {
-    logger.error({ err: error, eventId: event.id }, 'unexpected error while dispatching the event')
+  function dispatchFailed(error: unknown, key: string): false {
+    logger.error({ err: error, eventId: key }, 'unexpected error while dispatching the event')
     return false
   }
 
