@@ -137,7 +137,8 @@ export class Dispatcher {
    * as it is, with no promise; from the first one that does not, a promise. Never throws, never rejects.
    */
   run(event: WebhookEvent): boolean | Promise<boolean> {
-    const started = Date.now()
+    // The duration is only reported to the `handled` hook and debug logs: no clock read otherwise.
+    const started = this.#options.debug || this.#options.hooks.handled ? Date.now() : 0
     const typed = this.#options.handlers.get(event.type)
     // Attempts made per handler, negative when it failed for good, 0 when there is none: no
     // result object per handler on the path every event takes.
@@ -156,11 +157,11 @@ export class Dispatcher {
 
   #ran(event: WebhookEvent, started: number, typedMade: number, catchAllMade: number): boolean {
     const succeeded = typedMade >= 0 && catchAllMade >= 0
-    if (succeeded) {
-      const { hooks, logger } = this.#options
+    const { hooks, logger, debug } = this.#options
+    if (succeeded && (debug || hooks.handled)) {
       const attempts = typedMade + catchAllMade
-      const durationMs = Date.now() - started
-      if (this.#options.debug) logger.debug({ eventId: event.id, type: event.type, attempts, durationMs }, 'webhook handled')
+      const durationMs = started === 0 ? 0 : Date.now() - started
+      if (debug) logger.debug({ eventId: event.id, type: event.type, attempts, durationMs }, 'webhook handled')
       if (hooks.handled) callHook(logger, 'handled', () => hooks.handled?.(event, { attempts, durationMs }))
     }
     return succeeded
