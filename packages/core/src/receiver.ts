@@ -507,17 +507,12 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     const size = typeof body === 'string' ? byteLength(body) : body?.byteLength
     if (size !== undefined && size > bodyLimit) return reject('body_too_large')
     const headers = request.headers as { [PRECHECKED]?: SignedHeaders | undefined } | null
-    let signed = typeof headers === 'object' && headers !== null ? headers[PRECHECKED] : undefined
+    const signed = typeof headers === 'object' && headers !== null ? headers[PRECHECKED] : undefined
     // One use: a headers object reused for another request (tests do) is parsed afresh. Deleted,
     // not set to undefined, so logging req.headers shows nothing of ours (deleting the property
     // added last is cheap in V8: the object returns to its previous shape).
     if (signed !== undefined) delete headers![PRECHECKED]
-    else {
-      const check = verifier.checkHeaders(request.headers)
-      if (!check.ok) return reject(check.reason, undefined, check.skewSeconds)
-      signed = check.signed
-    }
-    const verified = verifier.verifyBodyNow(signed, body)
+    const verified = signed ? verifier.verifyBodyNow(signed, body) : verifier.verifyNow(request.headers, body)
     return isThenable(verified) ? verified.then(accept) : accept(verified)
   }
 

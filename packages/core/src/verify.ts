@@ -60,8 +60,9 @@ export function normaliseSecrets(secret: unknown): string[] {
 
 const ok = (signed: SignedHeaders): HeaderCheck => ({ ok: true, signed })
 
-/** The verifier the receiver uses: `verifyBodyNow` skips the promise when the backend is synchronous. */
+/** The verifier the receiver uses: the `…Now` methods skip the promise when the backend is synchronous. */
 export interface CoreVerifier extends Verifier {
+  verifyNow(headers: HeadersInput, body: Body): VerifyResult | Promise<VerifyResult>
   verifyBodyNow(signed: SignedHeaders, body: Body): VerifyResult | Promise<VerifyResult>
 }
 
@@ -117,6 +118,11 @@ export function createVerifier<Key>(backend: CryptoBackend<Key>, options: Verify
     if (reason === 'missing_timestamp') return { ok: false, reason }
     // Millisecond precision: "301" would hide that 300.4 s was just past a 300 s tolerance.
     return { ok: false, reason, skewSeconds: Math.round(nowMs - (signed.timestampMs as number)) / 1000 }
+  }
+
+  function verifyNow(headers: HeadersInput, body: Body): VerifyResult | Promise<VerifyResult> {
+    const check = checkHeaders(headers)
+    return check.ok ? verifyBodyNow(check.signed, body) : check
   }
 
   /**
@@ -196,11 +202,9 @@ export function createVerifier<Key>(backend: CryptoBackend<Key>, options: Verify
   return {
     provider: scheme.provider,
     checkHeaders,
+    verifyNow,
     verifyBodyNow,
+    verify: (headers, body) => Promise.resolve(verifyNow(headers, body)),
     verifyBody: (signed, body) => Promise.resolve(verifyBodyNow(signed, body)),
-    verify(headers, body) {
-      const check = checkHeaders(headers)
-      return Promise.resolve(check.ok ? verifyBodyNow(check.signed, body) : check)
-    },
   }
 }
