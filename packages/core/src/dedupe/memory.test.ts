@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_DEDUPE_TTL_MS, MemoryDedupeStore } from '../index.js'
 
@@ -94,7 +95,111 @@ describe('MemoryDedupeStore', () => {
       else store.complete(`k${i}`)
     }
     expect(store.size).toBe(100)
-    expect(store.queueLength).toBeLessThanOrEqual(2 * 1024 + 2)
+    expect(store.claim('k49999')).toBe(false) // completed last: still remembered
+    expect(store.claim('k49900')).toBe(true) // released: forgotten
   })
 
+  it('completing a key that was forgotten meanwhile remembers it again, still within maxEntries', () => {
+    const store = new MemoryDedupeStore({ maxEntries: 2 })
+    store.claim('a')
+    store.claim('b')
+    store.claim('c') // evicts a, whose handlers are still running
+    store.complete('a') // back, as the newest key: b goes
+    expect(store.size).toBe(2)
+    expect(store.claim('a')).toBe(false)
+    expect(store.claim('c')).toBe(false)
+    expect(store.claim('b')).toBe(true)
+  })
+
+  it('keeps evicting in claim order after it has emptied and refilled', () => {
+    const c = clock()
+    const store = new MemoryDedupeStore({ ttlMs: 100, maxEntries: 3, now: c.now })
+    for (const k of ['a', 'b', 'c', 'd']) store.claim(k)
+    c.advance(101)
+    store.claim('e') // sweeps every other key: the store had only e
+    expect(store.size).toBe(1)
+    for (const k of ['f', 'g', 'h']) store.claim(k) // over the limit: e goes, then nothing else
+    expect(store.size).toBe(3)
+    expect(store.claim('e')).toBe(true) // forgotten; re-claiming it evicts f
+    expect(store.claim('f')).toBe(true)
+    expect(store.claim('h')).toBe(false)
+  })
+
+  // The rules, written as plainly as possible over an array in claim order: the store must answer
+  // every claim the same way and hold as many keys, whatever the sequence of calls.
+  it('answers like a plain list kept in claim order, for any sequence of calls', () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('claim' as const), key: fc.integer({ min: 0, max: 3 }) }),
+      fc.record({ kind: fc.constant('complete' as const), key: fc.integer({ min: 0, max: 3 }) }),
+      fc.record({ kind: fc.constant('release' as const), key: fc.integer({ min: 0, max: 3 }) }),
+      fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 60 }) }),
+    )
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3 }), fc.array(op, { maxLength: 60 }), (maxEntries, ops) => {
+        const c = clock(1000)
+        const ttlMs = 100
+        const store = new MemoryDedupeStore({ ttlMs, maxEntries, now: c.now })
+        let list: { key: string; expiresAt: number }[] = []
+        let frontExpiresAt = 0
+        const write = (key: string, expiresAt: number) => {
+          const entry = list.find((e) => e.key === key)
+          if (entry) entry.expiresAt = expiresAt
+          else list.push({ key, expiresAt })
+          if (list.length > maxEntries) list.shift()
+        }
+        for (const o of ops) {
+          if (o.kind === 'wait') {
+            c.advance(o.ms)
+            continue
+          }
+          const key = `k${o.key}`
+          const now = c.now()
+          if (o.kind === 'claim') {
+            // Expired keys are swept from the front, up to the first live one.
+            if (now >= frontExpiresAt) {
+              while (list.length > 0 && (list[0] as { expiresAt: number }).expiresAt <= now) list.shift()
+              frontExpiresAt = list[0]?.expiresAt ?? 0
+            }
+            const entry = list.find((e) => e.key === key)
+            const expected = !(entry && entry.expiresAt > now)
+            if (expected) {
+              list = list.filter((e) => e.key !== key)
+              write(key, now + ttlMs)
+            }
+            expect(store.claim(key)).toBe(expected)
+          } else if (o.kind === 'complete') {
+            write(key, now + ttlMs)
+            store.complete(key)
+          } else {
+            list = list.filter((e) => e.key !== key)
+            store.release(key)
+          }
+          expect(store.size).toBe(list.length)
+          expect(store.size).toBeLessThanOrEqual(maxEntries)
+        }
+      }),
+      {
+        numRuns: 500,
+        // Evicting a key completed after the sweep last saw it, then making room: a store that
+        // trusted the evicted key's expiry would skip the sweep that forgets b.
+        examples: [
+          [
+            2,
+            [
+              { kind: 'claim', key: 0 },
+              { kind: 'wait', ms: 10 },
+              { kind: 'claim', key: 1 },
+              { kind: 'wait', ms: 40 },
+              { kind: 'complete', key: 0 },
+              { kind: 'wait', ms: 10 },
+              { kind: 'claim', key: 2 },
+              { kind: 'release', key: 2 },
+              { kind: 'wait', ms: 60 },
+              { kind: 'claim', key: 3 },
+            ],
+          ],
+        ],
+      },
+    )
+  })
 })

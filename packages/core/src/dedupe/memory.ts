@@ -7,7 +7,7 @@ export interface MemoryDedupeStoreOptions {
    */
   ttlMs?: number
   /**
-   * At most this many keys (default 50 000: about 7 MB with the default 64-character keys, 11 MB with 200-character ones, measured). When full, the key claimed
+   * At most this many keys (default 50 000: about 9 MB with the default 64-character keys, 16 MB with 200-character ones, measured). When full, the key claimed
    * longest ago is forgotten first; a re-delivery of a forgotten event would be processed again.
    */
   maxEntries?: number
@@ -18,28 +18,25 @@ export interface MemoryDedupeStoreOptions {
 export const DEFAULT_DEDUPE_TTL_MS = 7 * 24 * 60 * 60 * 1000
 export const DEFAULT_DEDUPE_MAX_ENTRIES = 50_000
 
-interface Entry {
-  readonly key: string
-  expiresAt: number
-  /** Replaced (released, re-claimed after expiry) or dropped: its queue slot is skipped. */
-  stale: boolean
-}
-
 /**
- * In-process dedupe: right for one instance. Every operation is O(1) amortised. Keys live in a Map
- * for lookup and their entries in a write-order queue for expiry and eviction; the queue, not the
- * Map's own iteration order, decides what goes first, because walking a Map from the front slows
- * down badly once many entries have been deleted there. The queue holds the entries themselves, so
- * evicting the front costs one Map delete and no lookup. Every key gets the same TTL from its
- * claim, so the front of the queue is (nearly: completing extends a key by its handlers' run time)
- * the next to expire.
+ * In-process dedupe: right for one instance. Every operation is O(1) amortised. A key's expiry time is its
+ * value in one Map, and the Map's insertion order is the claim order: a claim inserts at the end, a
+ * re-claim or a release deletes first, and completing updates in place. So the front of the Map is
+ * the key claimed longest ago, which is both the one to evict and (nearly: completing extends a
+ * key by its handlers' run time) the next to expire.
+ *
+ * The front is read through one iterator kept for the store's life, not a fresh `keys()` each
+ * time: deleted entries leave holes at the front of V8's table until it is rebuilt, and a fresh
+ * iterator walks every hole, so evicting that way slows down to tens of microseconds on a full
+ * store. A kept iterator walks each hole once. Map iterators are live by specification: they see
+ * keys added after them and skip deleted ones.
  */
 export class MemoryDedupeStore implements DedupeStore {
-  readonly #entries = new Map<string, Entry>()
-  // A queue with a moving head.
-  #queue: Entry[] = []
-  #head = 0
-  /** The front key's expiry as last seen: nothing can expire before it, so claims skip the check. */
+  readonly #expiries = new Map<string, number>()
+  #iterator: MapIterator<string> = this.#expiries.keys()
+  /** The key the iterator returned last, while it is still remembered: every key before it is gone. */
+  #front: string | undefined = undefined
+  /** The front key's expiry as last seen: nothing can expire before it, so claims skip the sweep. */
   #frontExpiresAt = 0
   readonly #ttlMs: number
   readonly #maxEntries: number
@@ -56,107 +53,70 @@ export class MemoryDedupeStore implements DedupeStore {
     this.#now = options.now ?? Date.now
   }
 
-  /** Keys currently remembered (expired ones may linger until the next write). */
+  /** Keys currently remembered (expired ones may linger until the next claim). */
   get size(): number {
-    return this.#entries.size
+    return this.#expiries.size
   }
 
   claim(key: string): boolean {
     const now = this.#now()
-    this.#dropExpired(now)
-    const entry = this.#entries.get(key)
-    if (entry !== undefined) {
-      if (entry.expiresAt > now) return false
-      // Expired but not yet reached by the queue: its slot goes stale, the key starts afresh.
-      entry.stale = true
+    if (now >= this.#frontExpiresAt) this.#dropExpired(now)
+    const expiresAt = this.#expiries.get(key)
+    if (expiresAt !== undefined) {
+      if (expiresAt > now) return false
+      // Expired but not yet swept: the key starts afresh, at the end of the claim order.
+      this.#forget(key)
     }
-    this.#append(key, now)
+    this.#write(key, now + this.#ttlMs)
     return true
   }
 
   complete(key: string): void {
-    const now = this.#now()
-    const entry = this.#entries.get(key)
-    // Done: remembered for the full TTL from now. The key keeps its place in the queue (its
-    // handlers took moments, not days), so completing costs no queue write.
-    if (entry !== undefined) entry.expiresAt = now + this.#ttlMs
-    else this.#append(key, now)
+    // Done: remembered for the full TTL from now. An existing key keeps its place in the claim
+    // order (its handlers took moments, not days); one forgotten meanwhile is added at the end.
+    this.#write(key, this.#now() + this.#ttlMs)
   }
 
   release(key: string): void {
-    const entry = this.#entries.get(key)
-    if (entry === undefined) return
-    // Its queue slot goes stale and is skipped when it reaches the front.
-    entry.stale = true
-    this.#entries.delete(key)
+    if (this.#expiries.has(key)) this.#forget(key)
   }
 
-  #append(key: string, now: number): void {
-    const entry: Entry = { key, expiresAt: now + this.#ttlMs, stale: false }
-    this.#entries.set(key, entry)
-    this.#queue.push(entry)
-    if (this.#entries.size > this.#maxEntries) this.#evictOldest()
-    this.#compact()
+  #write(key: string, expiresAt: number): void {
+    this.#expiries.set(key, expiresAt)
+    // frontExpiresAt is left as it is: it came from this key or one claimed before it, and the keys
+    // behind were claimed later, so they expire no sooner (as nearly as frontExpiresAt ever is).
+    if (this.#expiries.size > this.#maxEntries) this.#forget(this.#oldest() as string)
+  }
+
+  #forget(key: string): void {
+    // A key moved to the end (re-claimed) or gone is no longer where the iterator left the front.
+    if (key === this.#front) this.#front = undefined
+    this.#expiries.delete(key)
+  }
+
+  /** The key claimed longest ago, or undefined when the store is empty. */
+  #oldest(): string | undefined {
+    if (this.#front !== undefined) return this.#front
+    let next = this.#iterator.next()
+    // A finished iterator stays finished, even for keys added later: start a new one.
+    if (next.done === true) {
+      this.#iterator = this.#expiries.keys()
+      next = this.#iterator.next()
+    }
+    this.#front = next.done === true ? undefined : next.value
+    return this.#front
   }
 
   #dropExpired(now: number): void {
-    if (now < this.#frontExpiresAt) return
-    while (this.#head < this.#queue.length) {
-      const entry = this.#queue[this.#head] as Entry
-      if (!entry.stale) {
-        if (entry.expiresAt > now) {
-          this.#frontExpiresAt = entry.expiresAt
-          return
-        }
-        this.#drop(entry)
+    for (let key = this.#oldest(); key !== undefined; key = this.#oldest()) {
+      const expiresAt = this.#expiries.get(key) as number
+      if (expiresAt > now) {
+        this.#frontExpiresAt = expiresAt
+        return
       }
-      this.#head++
+      this.#forget(key)
     }
+    // Empty: the next claim sweeps again (and finds the key it adds, unexpired).
     this.#frontExpiresAt = 0
-  }
-
-  /** Drops the live key claimed longest ago (the store is over maxEntries). */
-  #evictOldest(): void {
-    while (this.#head < this.#queue.length) {
-      const entry = this.#queue[this.#head++] as Entry
-      if (entry.stale) continue
-      this.#drop(entry)
-      // Keys behind it were claimed later, so expire no sooner (as nearly as frontExpiresAt ever
-      // is): a full store's next claim need not look at the front again.
-      this.#frontExpiresAt = entry.expiresAt
-      return
-    }
-  }
-
-  #drop(entry: Entry): void {
-    entry.stale = true
-    this.#entries.delete(entry.key)
-  }
-
-  /**
-   * Keeps the queue proportional to the live keys: consumed slots are cut once they are most of
-   * the array, and stale ones (released keys, earlier writes of a key) once they outnumber the
-   * live ones, so a flood of failing events can't grow memory past `maxEntries`. Amortised O(1).
-   */
-  #compact(): void {
-    const pending = this.#queue.length - this.#head
-    if (pending > 2 * Math.max(1024, this.#entries.size)) {
-      this.#frontExpiresAt = 0
-      const live: Entry[] = []
-      for (let i = this.#head; i < this.#queue.length; i++) {
-        const entry = this.#queue[i] as Entry
-        if (!entry.stale) live.push(entry)
-      }
-      this.#queue = live
-      this.#head = 0
-    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head)
-      this.#head = 0
-    }
-  }
-
-  /** Queue slots held, live or stale: for tests of the memory bound. */
-  get queueLength(): number {
-    return this.#queue.length - this.#head
   }
 }
