@@ -1,3 +1,5 @@
+import v8 from 'node:v8'
+import vm from 'node:vm'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_DEDUPE_TTL_MS, MemoryDedupeStore } from '../index.js'
@@ -97,6 +99,40 @@ describe('MemoryDedupeStore', () => {
     expect(store.size).toBe(100)
     expect(store.claim('k49999')).toBe(false) // completed last: still remembered
     expect(store.claim('k49900')).toBe(true) // released: forgotten
+  })
+
+  it('does not grow under claims and releases while nothing is evicted or expires', () => {
+    // What a stream of failing events does to a store that is far from full, within the TTL.
+    v8.setFlagsFromString('--expose-gc')
+    const gc = vm.runInNewContext('gc') as () => void
+    const store = new MemoryDedupeStore()
+    store.claim('a')
+    store.claim('b')
+    gc()
+    const before = process.memoryUsage().heapUsed
+    for (let i = 0; i < 500_000; i++) {
+      store.claim(`k${i}`)
+      store.release(`k${i}`)
+    }
+    gc()
+    // Measured: about 40 MB when stale Map tables were kept, under 1 MB without them.
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(10_000_000)
+    expect(store.size).toBe(2)
+    expect(store.claim('a')).toBe(false)
+  })
+
+  it('still forgets the oldest key first after a long run of claims and releases', () => {
+    const store = new MemoryDedupeStore({ maxEntries: 3 })
+    store.claim('a')
+    store.claim('b')
+    for (let i = 0; i < 5000; i++) {
+      store.claim(`k${i}`)
+      store.release(`k${i}`)
+    }
+    store.claim('c')
+    store.claim('d') // over the limit: a goes
+    expect(store.claim('b')).toBe(false)
+    expect(store.claim('a')).toBe(true)
   })
 
   it('completing a key that was forgotten meanwhile remembers it again, still within maxEntries', () => {

@@ -29,7 +29,12 @@ export const DEFAULT_DEDUPE_MAX_ENTRIES = 50_000
  * time: deleted entries leave holes at the front of V8's table until it is rebuilt, and a fresh
  * iterator walks every hole, so evicting that way slows down to tens of microseconds on a full
  * store. A kept iterator walks each hole once. Map iterators are live by specification: they see
- * keys added after them and skip deleted ones.
+ * keys added after them and skip deleted ones. But an iterator left where it is holds on to every
+ * table V8 has since rebuilt the Map into (and the keys in them) until it next moves: a store
+ * that is not full and not expiring anything, under a stream of claims and releases, would grow
+ * without bound. So an iterator that has not moved for as many writes as the store holds keys
+ * (at least 1024) is replaced; the next read from the front walks the holes once, which those
+ * writes pay for.
  */
 export class MemoryDedupeStore implements DedupeStore {
   readonly #expiries = new Map<string, number>()
@@ -38,6 +43,8 @@ export class MemoryDedupeStore implements DedupeStore {
   #front: string | undefined = undefined
   /** The front key's expiry as last seen: nothing can expire before it, so claims skip the sweep. */
   #frontExpiresAt = 0
+  /** Writes since the iterator last moved. */
+  #writesSinceMove = 0
   readonly #ttlMs: number
   readonly #maxEntries: number
   readonly #now: () => number
@@ -86,6 +93,11 @@ export class MemoryDedupeStore implements DedupeStore {
     // frontExpiresAt is left as it is: it came from this key or one claimed before it, and the keys
     // behind were claimed later, so they expire no sooner (as nearly as frontExpiresAt ever is).
     if (this.#expiries.size > this.#maxEntries) this.#forget(this.#oldest() as string)
+    else if (++this.#writesSinceMove > Math.max(1024, this.#expiries.size)) {
+      this.#iterator = this.#expiries.keys()
+      this.#front = undefined
+      this.#writesSinceMove = 0
+    }
   }
 
   #forget(key: string): void {
@@ -97,6 +109,7 @@ export class MemoryDedupeStore implements DedupeStore {
   /** The key claimed longest ago, or undefined when the store is empty. */
   #oldest(): string | undefined {
     if (this.#front !== undefined) return this.#front
+    this.#writesSinceMove = 0
     let next = this.#iterator.next()
     // A finished iterator stays finished, even for keys added later: start a new one.
     if (next.done === true) {
