@@ -135,6 +135,36 @@ describe('MemoryDedupeStore', () => {
     expect(store.claim('a')).toBe(true)
   })
 
+  it('moves a key re-claimed after its TTL to the end of the claim order', () => {
+    const c = clock()
+    const store = new MemoryDedupeStore({ ttlMs: 10, maxEntries: 3, now: c.now })
+    store.claim('a')
+    c.advance(1)
+    store.claim('b')
+    c.advance(1)
+    store.claim('c')
+    c.advance(3)
+    store.complete('a') // a lives on, so nothing is swept: b and c stay, expired, behind it
+    c.advance(7)
+    expect(store.claim('b')).toBe(true) // expired: new again, now the newest claim
+    store.claim('d') // over the limit: a goes (the oldest claim), not b
+    store.claim('e') // and then c
+    expect(store.claim('b')).toBe(false)
+    expect(store.claim('a')).toBe(true)
+  })
+
+  it('remembers a key completed after its TTL as the newest one, not the next to evict', () => {
+    const c = clock()
+    const store = new MemoryDedupeStore({ ttlMs: 10, maxEntries: 2, now: c.now })
+    store.claim('a')
+    store.claim('b')
+    c.advance(11) // the handlers of a ran past the TTL
+    store.complete('a')
+    store.complete('c') // over the limit: the expired b goes, not a
+    expect(store.claim('a')).toBe(false)
+    expect(store.claim('c')).toBe(false)
+  })
+
   it('completing a key that was forgotten meanwhile remembers it again, still within maxEntries', () => {
     const store = new MemoryDedupeStore({ maxEntries: 2 })
     store.claim('a')
@@ -168,7 +198,7 @@ describe('MemoryDedupeStore', () => {
       fc.record({ kind: fc.constant('claim' as const), key: fc.integer({ min: 0, max: 3 }) }),
       fc.record({ kind: fc.constant('complete' as const), key: fc.integer({ min: 0, max: 3 }) }),
       fc.record({ kind: fc.constant('release' as const), key: fc.integer({ min: 0, max: 3 }) }),
-      fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 60 }) }),
+      fc.record({ kind: fc.constant('wait' as const), ms: fc.oneof(fc.integer({ min: 0, max: 60 }), fc.constantFrom(99, 100, 101)) }),
     )
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 3 }), fc.array(op, { maxLength: 60 }), (maxEntries, ops) => {
@@ -204,6 +234,7 @@ describe('MemoryDedupeStore', () => {
             }
             expect(store.claim(key)).toBe(expected)
           } else if (o.kind === 'complete') {
+            list = list.filter((e) => e.key !== key || e.expiresAt > now)
             write(key, now + ttlMs)
             store.complete(key)
           } else {

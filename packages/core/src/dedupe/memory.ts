@@ -7,7 +7,7 @@ export interface MemoryDedupeStoreOptions {
    */
   ttlMs?: number
   /**
-   * At most this many keys (default 50 000: about 9 MB with the default 64-character keys, 16 MB with 200-character ones, measured). When full, the key claimed
+   * At most this many keys (default 50 000: about 9 MB with the default 64-character keys, up to 13 MB while many are being released, 16 MB with 200-character ones, measured). When full, the key claimed
    * longest ago is forgotten first; a re-delivery of a forgotten event would be processed again.
    */
   maxEntries?: number
@@ -60,7 +60,7 @@ export class MemoryDedupeStore implements DedupeStore {
     this.#now = options.now ?? Date.now
   }
 
-  /** Keys currently remembered (expired ones may linger until the next claim). */
+  /** Keys currently held, including expired ones not yet dropped (they go from the front, in claim order). */
   get size(): number {
     return this.#expiries.size
   }
@@ -79,9 +79,13 @@ export class MemoryDedupeStore implements DedupeStore {
   }
 
   complete(key: string): void {
-    // Done: remembered for the full TTL from now. An existing key keeps its place in the claim
-    // order (its handlers took moments, not days); one forgotten meanwhile is added at the end.
-    this.#write(key, this.#now() + this.#ttlMs)
+    const now = this.#now()
+    // Done: remembered for the full TTL from now. A live key keeps its place in the claim order
+    // (its handlers took moments, not days). One forgotten meanwhile, or expired while its
+    // handlers ran, is added at the end: left at the front, it would be the next key evicted.
+    const expiresAt = this.#expiries.get(key)
+    if (expiresAt !== undefined && expiresAt <= now) this.#forget(key)
+    this.#write(key, now + this.#ttlMs)
   }
 
   release(key: string): void {
