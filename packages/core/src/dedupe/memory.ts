@@ -19,9 +19,9 @@ export const DEFAULT_DEDUPE_TTL_MS = 7 * 24 * 60 * 60 * 1000
 export const DEFAULT_DEDUPE_MAX_ENTRIES = 50_000
 
 /**
- * In-process dedupe: right for one instance. Every operation is O(1) amortised. A key's expiry time is its
- * value in one Map, and the Map's insertion order is the claim order: a claim inserts at the end, a
- * re-claim or a release deletes first, and completing updates in place. So the front of the Map is
+ * In-process dedupe: right for one instance. Every operation is O(1) amortised. A key's expiry
+ * time is its value in one Map, and the Map's insertion order is the claim order: a claim inserts
+ * at the end, a re-claim or a release deletes first, and completing updates in place. So the front of the Map is
  * the key claimed longest ago, which is both the one to evict and (nearly: completing extends a
  * key by its handlers' run time) the next to expire.
  *
@@ -69,33 +69,33 @@ export class MemoryDedupeStore implements DedupeStore {
     const now = this.#now()
     if (now >= this.#frontExpiresAt) this.#dropExpired(now)
     const expiresAt = this.#expiries.get(key)
-    if (expiresAt !== undefined) {
-      if (expiresAt > now) return false
-      // Expired but not yet swept: the key starts afresh, at the end of the claim order.
-      this.#forget(key)
-    }
-    this.#write(key, now + this.#ttlMs)
+    if (expiresAt !== undefined && expiresAt > now) return false
+    this.#renew(key, expiresAt, now)
     return true
   }
 
   complete(key: string): void {
-    const now = this.#now()
     // Done: remembered for the full TTL from now. A live key keeps its place in the claim order
-    // (its handlers took moments, not days). One forgotten meanwhile, or expired while its
-    // handlers ran, is added at the end: left at the front, it would be the next key evicted.
-    const expiresAt = this.#expiries.get(key)
-    if (expiresAt !== undefined && expiresAt <= now) this.#forget(key)
-    this.#write(key, now + this.#ttlMs)
+    // (its handlers took moments, not days).
+    const now = this.#now()
+    this.#renew(key, this.#expiries.get(key), now)
   }
 
   release(key: string): void {
     if (this.#expiries.has(key)) this.#forget(key)
   }
 
-  #write(key: string, expiresAt: number): void {
-    this.#expiries.set(key, expiresAt)
-    // frontExpiresAt is left as it is: it came from this key or one claimed before it, and the keys
-    // behind were claimed later, so they expire no sooner (as nearly as frontExpiresAt ever is).
+  /**
+   * Remembers the key for the TTL from now (`expiresAt`: its current expiry, if the store holds
+   * it). One that expired (not yet swept) starts afresh at the end of the claim order, as a key
+   * never seen does: left at the front, it would be the next evicted, though just claimed or
+   * completed.
+   */
+  #renew(key: string, expiresAt: number | undefined, now: number): void {
+    if (expiresAt !== undefined && expiresAt <= now) this.#forget(key)
+    this.#expiries.set(key, now + this.#ttlMs)
+    // Evicting leaves frontExpiresAt as it is: it came from the evicted key or one claimed before
+    // it, and the keys behind were claimed later, so they expire no sooner (as nearly as ever).
     if (this.#expiries.size > this.#maxEntries) this.#forget(this.#oldest() as string)
     else if (++this.#writesSinceMove > Math.max(1024, this.#expiries.size)) {
       this.#iterator = this.#expiries.keys()
