@@ -1,8 +1,8 @@
-// The Express adapter as users mount it, with the default in-memory dedupe.
+// The Express adapter as users mount it, with the default in-memory dedupe (unless BENCH_DEDUPE=off).
 import express from 'express'
 import { pocketsflowWebhook } from '@pocketsflow-webhooks/express'
-import { handle, SECRET } from './load.mjs'
+import { adapterOptions, handle, SECRET } from './load.mjs'
 
 const app = express()
-app.use(pocketsflowWebhook({ secret: SECRET, logger: false, on: { 'order.completed': handle } }))
+app.use(pocketsflowWebhook({ secret: SECRET, logger: false, ...adapterOptions, on: { 'order.completed': handle } }))
 app.listen(Number(process.env.PORT), '127.0.0.1', () => console.log('ready'))

@@ -1,8 +1,8 @@
-// The Koa adapter as users mount it, with the default in-memory dedupe.
+// The Koa adapter as users mount it, with the default in-memory dedupe (unless BENCH_DEDUPE=off).
 import Koa from 'koa'
 import { pocketsflowWebhook } from '@pocketsflow-webhooks/koa'
-import { handle, SECRET } from './load.mjs'
+import { adapterOptions, handle, SECRET } from './load.mjs'
 
 const app = new Koa()
-app.use(pocketsflowWebhook({ secret: SECRET, logger: false, on: { 'order.completed': handle } }))
+app.use(pocketsflowWebhook({ secret: SECRET, logger: false, ...adapterOptions, on: { 'order.completed': handle } }))
 app.listen(Number(process.env.PORT), '127.0.0.1', () => console.log('ready'))

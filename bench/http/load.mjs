@@ -42,6 +42,12 @@ export function handle() {
   handled++
 }
 
+/**
+ * Options every adapter server adds to its defaults: `BENCH_DEDUPE=off` turns the in-memory dedupe
+ * off, to show its share of the gap to the hand-written route (which has none).
+ */
+export const adapterOptions = process.env.BENCH_DEDUPE === 'off' ? { dedupe: false } : {}
+
 /** The run's settings, from the environment: BENCH_DURATION, BENCH_WARMUP, BENCH_ROUNDS, BENCH_CONNECTIONS. */
 export const settings = {
   duration: Number(process.env.BENCH_DURATION ?? 10),

@@ -4,6 +4,7 @@
 //   pnpm bench:http                 every framework
 //   pnpm bench:http express koa     some
 //   BENCH_DURATION=10 BENCH_ROUNDS=2 BENCH_CONNECTIONS=50
+//   BENCH_DEDUPE=off                the adapters without their in-memory dedupe
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -15,7 +16,7 @@ const frameworks = process.argv.slice(2).length > 0 ? process.argv.slice(2) : AL
 
 const rows = []
 let port = 23000 + (process.pid % 1000)
-console.log(describeRun('~1 KB signed deliveries'))
+console.log(describeRun(process.env.BENCH_DEDUPE === 'off' ? '~1 KB signed deliveries, adapters without dedupe' : '~1 KB signed deliveries'))
 for (const framework of frameworks) {
   const samples = { adapter: [], hand: [] }
   for (let round = 0; round < settings.rounds; round++) {
