@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { describeRun, measureServer, settings } from './load.mjs'
+import { adapterOptions, describeRun, measureServer, settings } from './load.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const ALL = ['express', 'fastify', 'koa']
@@ -16,7 +16,7 @@ const frameworks = process.argv.slice(2).length > 0 ? process.argv.slice(2) : AL
 
 const rows = []
 let port = 23000 + (process.pid % 1000)
-console.log(describeRun(process.env.BENCH_DEDUPE === 'off' ? '~1 KB signed deliveries, adapters without dedupe' : '~1 KB signed deliveries'))
+console.log(describeRun(adapterOptions.dedupe === false ? '~1 KB signed deliveries, adapters without dedupe' : '~1 KB signed deliveries'))
 for (const framework of frameworks) {
   const samples = { adapter: [], hand: [] }
   for (let round = 0; round < settings.rounds; round++) {

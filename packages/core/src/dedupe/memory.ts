@@ -21,9 +21,9 @@ export const DEFAULT_DEDUPE_MAX_ENTRIES = 50_000
 /**
  * In-process dedupe: right for one instance. Every operation is O(1) amortised. A key's expiry
  * time is its value in one Map, and the Map's insertion order is the claim order: a claim inserts
- * at the end, a re-claim or a release deletes first, and completing updates in place. So the front of the Map is
- * the key claimed longest ago, which is both the one to evict and (nearly: completing extends a
- * key by its handlers' run time) the next to expire.
+ * at the end, a re-claim or a release deletes first, and completing updates in place. So the front
+ * of the Map is the key claimed longest ago, which is both the one to evict and (nearly: completing
+ * extends a key by its handlers' run time) the next to expire.
  *
  * The front is read through one iterator kept for the store's life, not a fresh `keys()` each
  * time: deleted entries leave holes at the front of V8's table until it is rebuilt, and a fresh
