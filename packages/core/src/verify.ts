@@ -1,4 +1,5 @@
 import type { CryptoBackend } from './crypto/backend.js'
+import { equalBytes } from './encoding.js'
 import { createEvent, type VerificationDetail, type WebhookEvent } from './event.js'
 import { isPlainObject, MALFORMED, parseJson } from './json.js'
 import { isThenable, toUint8Array } from './realm.js'
@@ -164,7 +165,7 @@ export function createVerifier<Key>(backend: CryptoBackend<Key>, options: Verify
   }
 
   function matches(mac: Uint8Array, signed: SignedHeaders): boolean {
-    for (const candidate of signed.signatures) if (backend.equal(mac, candidate)) return true
+    for (const candidate of signed.signatures) if (equalBytes(mac, candidate)) return true
     return false
   }
 

@@ -17,8 +17,6 @@ export interface CryptoBackend<Key = unknown> {
   hmac(key: Key, prefix: string, body: Body): Uint8Array | Promise<Uint8Array>
   /** Lower-case hex SHA-256. */
   sha256Hex(body: Body): string | Promise<string>
-  /** Constant-time comparison of two byte strings of equal length. */
-  equal(a: Uint8Array, b: Uint8Array): boolean
   /** UTF-8 decode of the verified body, for JSON parsing. */
   decode(body: Body): string
 }

@@ -36,11 +36,5 @@ export const webCrypto: CryptoBackend<CryptoKey> = {
   async sha256Hex(body) {
     return encodeHex(new Uint8Array(await subtle().digest('SHA-256', toBytes(body))))
   },
-  equal(a, b) {
-    if (a.length !== b.length) return false
-    let diff = 0
-    for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number)
-    return diff === 0
-  },
   decode: (body) => (typeof body === 'string' ? body : decoder.decode(body)),
 }
