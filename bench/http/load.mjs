@@ -2,6 +2,7 @@
 // handler work both sides do after answering. Each request carries a fresh id and timestamp, so
 // the adapter's dedupe sees new events, as it would in production.
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { createHmac } from 'node:crypto'
 import os from 'node:os'
 import autocannon from 'autocannon'
@@ -65,18 +66,41 @@ export function describeRun(what) {
 /**
  * Starts the server script in its own process, warms it up, loads it, stops it. Any non-2xx
  * answer fails the run: a benchmark of rejected deliveries would measure nothing useful.
+ * `cpuPerRequest` is the server's CPU time (user + system, all its threads) per answered request
+ * in µs, or undefined where /proc is missing.
  */
 export async function measureServer(file, port, env = {}) {
   const child = await startServer(file, port, env)
   try {
     await load(port, settings.warmup)
+    const cpuBefore = cpuTime(child.pid)
     const result = await load(port, settings.duration)
+    const cpuAfter = cpuTime(child.pid)
     const bad = result.non2xx + result.errors + result.timeouts
     if (bad > 0) throw new Error(`${file} ${JSON.stringify(env)}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`)
-    return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 }
+    const cpuPerRequest = cpuBefore === undefined || cpuAfter === undefined ? undefined : (cpuAfter - cpuBefore) / result.requests.total
+    return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, cpuPerRequest }
   } finally {
     await stopServer(child)
   }
+}
+
+/**
+ * CPU time a process has used so far, in µs, from Linux's /proc/<pid>/stat (utime + stime, in
+ * clock ticks of 1/100 s: USER_HZ is 100 on every architecture Node runs on); undefined elsewhere.
+ * On a machine shared with the load generator, req/s also depends on how the two processes share
+ * the cores; CPU time per request counts the server's own work only.
+ */
+function cpuTime(pid) {
+  let stat
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  } catch {
+    return undefined
+  }
+  // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10_000
 }
 
 /** Starts a server script in its own process; resolves once it prints "ready". */

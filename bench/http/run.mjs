@@ -25,18 +25,26 @@ for (const framework of frameworks) {
     for (const side of order) samples[side].push(await measureServer(join(here, `${framework}-${side}.mjs`), port++))
   }
   const avg = (list, key) => list.reduce((a, s) => a + s[key], 0) / list.length
-  const hand = { rps: avg(samples.hand, 'rps'), p99: avg(samples.hand, 'p99') }
-  const adapter = { rps: avg(samples.adapter, 'rps'), p99: avg(samples.adapter, 'p99') }
+  const side = (list) => ({ rps: avg(list, 'rps'), p99: avg(list, 'p99'), cpu: avg(list, 'cpuPerRequest') })
   // Each round's pair ran back to back: the median of their ratios resists the machine's drift
-  // between rounds better than a ratio of averages.
-  const ratios = samples.adapter.map((a, i) => a.rps / samples.hand[i].rps).sort((x, y) => x - y)
-  const mid = ratios.length >> 1
-  const ratio = ratios.length % 2 ? ratios[mid] : (ratios[mid - 1] + ratios[mid]) / 2
-  rows.push({ framework, hand, adapter, ratio, spread: `${ratios[0].toFixed(2)}–${ratios[ratios.length - 1].toFixed(2)}` })
+  // between rounds better than a ratio of averages. CPU per request is inverted (hand-written
+  // over adapter), so that both ratios read the same way: below 1, the adapter is slower.
+  const throughput = rangeOf(samples.adapter.map((a, i) => a.rps / samples.hand[i].rps))
+  const cpu = rangeOf(samples.adapter.map((a, i) => samples.hand[i].cpuPerRequest / a.cpuPerRequest))
+  rows.push({ framework, hand: side(samples.hand), adapter: side(samples.adapter), throughput, cpu })
 }
 
-console.log('\n| framework | hand-written req/s | hand-written p99 | adapter req/s | adapter p99 | adapter / hand-written (median of rounds) | range over rounds |')
-console.log('|:--|--:|--:|--:|--:|--:|--:|')
+function rangeOf(ratios) {
+  const sorted = ratios.slice().sort((x, y) => x - y)
+  const mid = sorted.length >> 1
+  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+  return { median, spread: `${sorted[0].toFixed(2)}–${sorted[sorted.length - 1].toFixed(2)}` }
+}
+
+const micros = (value) => (Number.isFinite(value) ? `${value.toFixed(1)} µs` : 'n/a')
+const times = (range) => (Number.isFinite(range.median) ? `${range.median.toFixed(2)}× (${range.spread})` : 'n/a')
+console.log('\n| framework | hand-written req/s | hand-written p99 | adapter req/s | adapter p99 | adapter / hand-written req/s: median (range) of rounds | hand-written CPU/req | adapter CPU/req | hand-written / adapter CPU per request: median (range) |')
+console.log('|:--|--:|--:|--:|--:|--:|--:|--:|--:|')
 for (const r of rows) {
-  console.log(`| ${r.framework} | ${Math.round(r.hand.rps).toLocaleString('en-US')} | ${r.hand.p99.toFixed(1)} ms | ${Math.round(r.adapter.rps).toLocaleString('en-US')} | ${r.adapter.p99.toFixed(1)} ms | ${r.ratio.toFixed(2)}× | ${r.spread} |`)
+  console.log(`| ${r.framework} | ${Math.round(r.hand.rps).toLocaleString('en-US')} | ${r.hand.p99.toFixed(1)} ms | ${Math.round(r.adapter.rps).toLocaleString('en-US')} | ${r.adapter.p99.toFixed(1)} ms | ${times(r.throughput)} | ${micros(r.hand.cpu)} | ${micros(r.adapter.cpu)} | ${times(r.cpu)} |`)
 }
