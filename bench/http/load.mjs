@@ -91,7 +91,7 @@ export async function measureServer(file, port, env = {}) {
  * On a machine shared with the load generator, req/s also depends on how the two processes share
  * the cores; CPU time per request counts the server's own work only.
  */
-function cpuTime(pid) {
+export function cpuTime(pid) {
   let stat
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
@@ -103,9 +103,14 @@ function cpuTime(pid) {
   return (Number(fields[11]) + Number(fields[12])) * 10_000
 }
 
-/** Starts a server script in its own process; resolves once it prints "ready". */
-export function startServer(file, port, env = {}) {
-  const child = spawn(process.execPath, [file], { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] })
+/**
+ * Starts a server script in its own process; resolves once it prints "ready". With `core`, the
+ * process (every thread of it) runs on that CPU core only, through Linux's `taskset`, which
+ * replaces itself with Node: the child's pid is the server's.
+ */
+export function startServer(file, port, env = {}, core) {
+  const command = core === undefined ? [process.execPath, file] : ['taskset', '-c', String(core), process.execPath, file]
+  const child = spawn(command[0], command.slice(1), { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] })
   return new Promise((resolve, reject) => {
     let out = ''
     child.stdout.on('data', (chunk) => {

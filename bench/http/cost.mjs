@@ -1,0 +1,91 @@
+// CPU cost per request: an adapter against the hand-written route in the same framework, both
+// servers running at the same time on one CPU core, loaded together by this process. Whatever
+// slows that core down (other tenants of the VM, the load generator, turbo) slows both alike, so
+// each round's ratio is steady even where req/s drifts by ±10 % between rounds. It measures the
+// servers' own CPU time per request (from Linux's /proc), not their throughput: run.mjs does that.
+//
+//   pnpm --filter ./bench run bench:cost            every framework
+//   node http/cost.mjs koa                          some
+//   BENCH_DURATION=4 BENCH_WARMUP=2 BENCH_ROUNDS=8 BENCH_CONNECTIONS=50 (the defaults; split between the two)
+//   BENCH_DEDUPE=off                                the adapters without their in-memory dedupe
+import { execFileSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import os from 'node:os'
+import { adapterOptions, cpuTime, load, startServer, stopServer } from './load.mjs'
+
+if (!existsSync('/proc/self/stat')) {
+  console.error('bench:cost reads CPU times from /proc: it runs on Linux only')
+  process.exit(1)
+}
+let core
+try {
+  execFileSync('taskset', ['-c', '0', 'true'])
+  core = 0
+} catch {
+  // Without taskset the servers share whatever cores the scheduler gives them: still paired, less steady.
+  console.error('taskset not found (util-linux): the servers will not be pinned to one core')
+}
+
+const here = dirname(fileURLToPath(import.meta.url))
+const ALL = ['express', 'fastify', 'koa']
+const frameworks = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL
+// Shorter rounds than run.mjs, and more of them: the spread between rounds is what the standard error needs.
+const duration = Number(process.env.BENCH_DURATION ?? 4)
+const warmup = Number(process.env.BENCH_WARMUP ?? 2)
+const rounds = Math.max(2, Number(process.env.BENCH_ROUNDS ?? 8))
+const connections = Math.max(1, Number(process.env.BENCH_CONNECTIONS ?? 50) >> 1)
+let port = 24000 + (process.pid % 1000)
+
+console.log(
+  `Node ${process.version}, ${os.cpus()[0]?.model.trim()} × ${os.cpus().length}; ${rounds} × ${duration} s (after ${warmup} s warm-up), ` +
+    `both servers of a pair ${core === undefined ? 'unpinned' : `on core ${core}`}, ${connections} connections each, ~1 KB signed deliveries` +
+    (adapterOptions.dedupe === false ? ', adapters without dedupe' : ''),
+)
+const rows = []
+for (const framework of frameworks) {
+  const hand = []
+  const adapter = []
+  const ratios = []
+  for (let round = 0; round < rounds; round++) {
+    const ports = [port++, port++]
+    const servers = await Promise.all(['hand', 'adapter'].map((side, i) => startServer(join(here, `${framework}-${side}.mjs`), ports[i], {}, core)))
+    try {
+      await Promise.all(ports.map((p) => load(p, warmup, connections)))
+      const before = servers.map((s) => cpuTime(s.pid))
+      const results = await Promise.all(ports.map((p) => load(p, duration, connections)))
+      const after = servers.map((s) => cpuTime(s.pid))
+      for (const r of results) {
+        const bad = r.non2xx + r.errors + r.timeouts
+        if (bad > 0) throw new Error(`${framework}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`)
+      }
+      const [h, a] = results.map((r, i) => (after[i] - before[i]) / r.requests.total)
+      hand.push(h)
+      adapter.push(a)
+      ratios.push(h / a)
+    } finally {
+      await Promise.all(servers.map(stopServer))
+    }
+  }
+  rows.push({ framework, hand: mean(hand), adapter: mean(adapter), ratios })
+}
+
+function mean(list) {
+  return list.reduce((a, b) => a + b, 0) / list.length
+}
+
+/** Standard error of the mean: how far the mean of these rounds may sit from the true ratio. */
+function standardError(list) {
+  const m = mean(list)
+  return Math.sqrt(list.reduce((a, b) => a + (b - m) ** 2, 0) / (list.length - 1) / list.length)
+}
+
+console.log('\n| framework | hand-written CPU/req | adapter CPU/req | hand-written / adapter: mean ± standard error | range over rounds |')
+console.log('|:--|--:|--:|--:|--:|')
+for (const r of rows) {
+  const sorted = r.ratios.slice().sort((x, y) => x - y)
+  console.log(
+    `| ${r.framework} | ${r.hand.toFixed(1)} µs | ${r.adapter.toFixed(1)} µs | ${mean(r.ratios).toFixed(3)}× ± ${standardError(r.ratios).toFixed(3)} | ${sorted[0].toFixed(2)}–${sorted[sorted.length - 1].toFixed(2)} |`,
+  )
+}
