@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import os from 'node:os'
-import { adapterOptions, cpuTime, load, startServer, stopServer } from './load.mjs'
+import { adapterOptions, cpuTime, load, rangeOf, startServer, stopServer } from './load.mjs'
 
 if (!existsSync('/proc/self/stat')) {
   console.error('bench:cost reads CPU times from /proc: it runs on Linux only')
@@ -84,8 +84,7 @@ function standardError(list) {
 console.log('\n| framework | hand-written CPU/req | adapter CPU/req | hand-written / adapter: mean ± standard error | range over rounds |')
 console.log('|:--|--:|--:|--:|--:|')
 for (const r of rows) {
-  const sorted = r.ratios.slice().sort((x, y) => x - y)
   console.log(
-    `| ${r.framework} | ${r.hand.toFixed(1)} µs | ${r.adapter.toFixed(1)} µs | ${mean(r.ratios).toFixed(3)}× ± ${standardError(r.ratios).toFixed(3)} | ${sorted[0].toFixed(2)}–${sorted[sorted.length - 1].toFixed(2)} |`,
+    `| ${r.framework} | ${r.hand.toFixed(1)} µs | ${r.adapter.toFixed(1)} µs | ${mean(r.ratios).toFixed(3)}× ± ${standardError(r.ratios).toFixed(3)} | ${rangeOf(r.ratios).spread} |`,
   )
 }

@@ -57,6 +57,14 @@ export const settings = {
   connections: Number(process.env.BENCH_CONNECTIONS ?? 50),
 }
 
+/** The median of a list of per-round ratios, and their range as text (`0.91–1.05`). */
+export function rangeOf(ratios) {
+  const sorted = ratios.slice().sort((x, y) => x - y)
+  const mid = sorted.length >> 1
+  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+  return { median, spread: `${sorted[0].toFixed(2)}–${sorted[sorted.length - 1].toFixed(2)}` }
+}
+
 /** One line saying what ran where, printed above every table. */
 export function describeRun(what) {
   const { duration, warmup, rounds, connections } = settings

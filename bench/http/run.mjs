@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { adapterOptions, describeRun, measureServer, settings } from './load.mjs'
+import { adapterOptions, describeRun, measureServer, rangeOf, settings } from './load.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const ALL = ['express', 'fastify', 'koa']
@@ -32,13 +32,6 @@ for (const framework of frameworks) {
   const throughput = rangeOf(samples.adapter.map((a, i) => a.rps / samples.hand[i].rps))
   const cpu = rangeOf(samples.adapter.map((a, i) => samples.hand[i].cpuPerRequest / a.cpuPerRequest))
   rows.push({ framework, hand: side(samples.hand), adapter: side(samples.adapter), throughput, cpu })
-}
-
-function rangeOf(ratios) {
-  const sorted = ratios.slice().sort((x, y) => x - y)
-  const mid = sorted.length >> 1
-  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-  return { median, spread: `${sorted[0].toFixed(2)}–${sorted[sorted.length - 1].toFixed(2)}` }
 }
 
 const micros = (value) => (Number.isFinite(value) ? `${value.toFixed(1)} µs` : 'n/a')
