@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import os from 'node:os'
-import { adapterOptions, cpuTime, load, rangeOf, startServer, stopServer } from './load.mjs'
+import { adapterOptions, cpuTime, load, mean, startServer, STEADY_STATE_REQUESTS, stopServer, summarise, warmUp } from './load.mjs'
 
 if (!existsSync('/proc/self/stat')) {
   console.error('bench:cost reads CPU times from /proc: it runs on Linux only')
@@ -39,7 +39,7 @@ const connections = Math.max(1, Number(process.env.BENCH_CONNECTIONS ?? 50) >> 1
 let port = 24000 + (process.pid % 1000)
 
 console.log(
-  `Node ${process.version}, ${os.cpus()[0]?.model.trim()} × ${os.cpus().length}; ${rounds} × ${duration} s (after ${warmup} s warm-up), ` +
+  `Node ${process.version}, ${os.cpus()[0]?.model.trim()} × ${os.cpus().length}; ${rounds} × ${duration} s (after ${warmup} s and at least ${STEADY_STATE_REQUESTS.toLocaleString('en-US')} deliveries of warm-up), ` +
     `both servers of a pair ${core === undefined ? 'unpinned' : `on core ${core}`}, ${connections} connections each, ~1 KB signed deliveries` +
     (adapterOptions.dedupe === false ? ', adapters without dedupe' : ''),
 )
@@ -52,7 +52,7 @@ for (const framework of frameworks) {
     const ports = [port++, port++]
     const servers = await Promise.all(['hand', 'adapter'].map((side, i) => startServer(join(here, `${framework}-${side}.mjs`), ports[i], {}, core)))
     try {
-      await Promise.all(ports.map((p) => load(p, warmup, connections)))
+      await Promise.all(ports.map((p) => warmUp(p, warmup, connections, STEADY_STATE_REQUESTS)))
       const before = servers.map((s) => cpuTime(s.pid))
       const results = await Promise.all(ports.map((p) => load(p, duration, connections)))
       const after = servers.map((s) => cpuTime(s.pid))
@@ -71,20 +71,9 @@ for (const framework of frameworks) {
   rows.push({ framework, hand: mean(hand), adapter: mean(adapter), ratios })
 }
 
-function mean(list) {
-  return list.reduce((a, b) => a + b, 0) / list.length
-}
-
-/** Standard error of the mean: how far the mean of these rounds may sit from the true ratio. */
-function standardError(list) {
-  const m = mean(list)
-  return Math.sqrt(list.reduce((a, b) => a + (b - m) ** 2, 0) / (list.length - 1) / list.length)
-}
-
 console.log('\n| framework | hand-written CPU/req | adapter CPU/req | hand-written / adapter: mean ± standard error | range over rounds |')
 console.log('|:--|--:|--:|--:|--:|')
 for (const r of rows) {
-  console.log(
-    `| ${r.framework} | ${r.hand.toFixed(1)} µs | ${r.adapter.toFixed(1)} µs | ${mean(r.ratios).toFixed(3)}× ± ${standardError(r.ratios).toFixed(3)} | ${rangeOf(r.ratios).spread} |`,
-  )
+  const { mean: ratio, standardError, spread } = summarise(r.ratios)
+  console.log(`| ${r.framework} | ${r.hand.toFixed(1)} µs | ${r.adapter.toFixed(1)} µs | ${ratio.toFixed(3)}× ± ${standardError.toFixed(3)} | ${spread} |`)
 }
