@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { adapterOptions, describeRun, measureServer, settings, STEADY_STATE_REQUESTS, summarise } from './load.mjs'
+import { adapterOptions, describeRun, mean, measureServer, settings, STEADY_STATE_REQUESTS, summarise } from './load.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const ALL = ['express', 'fastify', 'koa']
@@ -24,7 +24,7 @@ for (const framework of frameworks) {
     const order = round % 2 === 0 ? ['hand', 'adapter'] : ['adapter', 'hand']
     for (const side of order) samples[side].push(await measureServer(join(here, `${framework}-${side}.mjs`), port++, {}, STEADY_STATE_REQUESTS))
   }
-  const avg = (list, key) => list.reduce((a, s) => a + s[key], 0) / list.length
+  const avg = (list, key) => mean(list.map((s) => s[key]))
   const side = (list) => ({ rps: avg(list, 'rps'), p99: avg(list, 'p99'), cpu: avg(list, 'cpuPerRequest') })
   // Each round's pair ran back to back: averaging their ratios resists the machine's drift
   // between rounds better than a ratio of averages. CPU per request is inverted (hand-written
