@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import os from 'node:os'
-import { adapterOptions, cpuTime, load, mean, startServer, STEADY_STATE_REQUESTS, stopServer, summarise, warmUp } from './load.mjs'
+import { adapterOptions, assertAllAnswered, cpuTime, load, mean, startServer, STEADY_STATE_REQUESTS, stopServer, summarise, warmUp } from './load.mjs'
 
 if (!existsSync('/proc/self/stat')) {
   console.error('bench:cost reads CPU times from /proc: it runs on Linux only')
@@ -56,10 +56,7 @@ for (const framework of frameworks) {
       const before = servers.map((s) => cpuTime(s.pid))
       const results = await Promise.all(ports.map((p) => load(p, duration, connections)))
       const after = servers.map((s) => cpuTime(s.pid))
-      for (const r of results) {
-        const bad = r.non2xx + r.errors + r.timeouts
-        if (bad > 0) throw new Error(`${framework}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`)
-      }
+      for (const r of results) assertAllAnswered(r, framework)
       const [h, a] = results.map((r, i) => (after[i] - before[i]) / r.requests.total)
       hand.push(h)
       adapter.push(a)
