@@ -193,59 +193,65 @@ describe('MemoryDedupeStore', () => {
 
   // The rules, written as plainly as possible over an array in claim order: the store must answer
   // every claim the same way and hold as many keys, whatever the sequence of calls.
-  it('answers like a plain list kept in claim order, for any sequence of calls', () => {
+  function answersLikeAList(keyCount: number, maxEntries: fc.Arbitrary<number>, maxLength: number, waitWeight = 1) {
+    const key = fc.integer({ min: 0, max: keyCount - 1 })
     const op = fc.oneof(
-      fc.record({ kind: fc.constant('claim' as const), key: fc.integer({ min: 0, max: 3 }) }),
-      fc.record({ kind: fc.constant('complete' as const), key: fc.integer({ min: 0, max: 3 }) }),
-      fc.record({ kind: fc.constant('release' as const), key: fc.integer({ min: 0, max: 3 }) }),
-      fc.record({ kind: fc.constant('wait' as const), ms: fc.oneof(fc.integer({ min: 0, max: 60 }), fc.constantFrom(99, 100, 101)) }),
-    )
-    fc.assert(
-      fc.property(fc.integer({ min: 1, max: 3 }), fc.array(op, { maxLength: 60 }), (maxEntries, ops) => {
-        const c = clock(1000)
-        const ttlMs = 100
-        const store = new MemoryDedupeStore({ ttlMs, maxEntries, now: c.now })
-        let list: { key: string; expiresAt: number }[] = []
-        let frontExpiresAt = 0
-        const write = (key: string, expiresAt: number) => {
-          const entry = list.find((e) => e.key === key)
-          if (entry) entry.expiresAt = expiresAt
-          else list.push({ key, expiresAt })
-          if (list.length > maxEntries) list.shift()
-        }
-        for (const o of ops) {
-          if (o.kind === 'wait') {
-            c.advance(o.ms)
-            continue
-          }
-          const key = `k${o.key}`
-          const now = c.now()
-          if (o.kind === 'claim') {
-            // Expired keys are swept from the front, up to the first live one.
-            if (now >= frontExpiresAt) {
-              while (list.length > 0 && (list[0] as { expiresAt: number }).expiresAt <= now) list.shift()
-              frontExpiresAt = list[0]?.expiresAt ?? 0
-            }
-            const entry = list.find((e) => e.key === key)
-            const expected = !(entry && entry.expiresAt > now)
-            if (expected) {
-              list = list.filter((e) => e.key !== key)
-              write(key, now + ttlMs)
-            }
-            expect(store.claim(key)).toBe(expected)
-          } else if (o.kind === 'complete') {
-            list = list.filter((e) => e.key !== key || e.expiresAt > now)
-            write(key, now + ttlMs)
-            store.complete(key)
-          } else {
-            list = list.filter((e) => e.key !== key)
-            store.release(key)
-          }
-          expect(store.size).toBe(list.length)
-          expect(store.size).toBeLessThanOrEqual(maxEntries)
-        }
-      }),
+      { arbitrary: fc.record({ kind: fc.constant('claim' as const), key }), weight: 3 },
+      { arbitrary: fc.record({ kind: fc.constant('complete' as const), key }), weight: 1 },
+      { arbitrary: fc.record({ kind: fc.constant('release' as const), key }), weight: 1 },
       {
+        arbitrary: fc.record({ kind: fc.constant('wait' as const), ms: fc.oneof(fc.integer({ min: 0, max: 60 }), fc.constantFrom(99, 100, 101)) }),
+        weight: waitWeight,
+      },
+    )
+    return fc.property(maxEntries, fc.array(op, { maxLength }), (maxEntries, ops) => {
+      const c = clock(1000)
+      const ttlMs = 100
+      const store = new MemoryDedupeStore({ ttlMs, maxEntries, now: c.now })
+      let list: { key: string; expiresAt: number }[] = []
+      let frontExpiresAt = 0
+      const write = (key: string, expiresAt: number) => {
+        const entry = list.find((e) => e.key === key)
+        if (entry) entry.expiresAt = expiresAt
+        else list.push({ key, expiresAt })
+        if (list.length > maxEntries) list.shift()
+      }
+      for (const o of ops) {
+        if (o.kind === 'wait') {
+          c.advance(o.ms)
+          continue
+        }
+        const key = `k${o.key}`
+        const now = c.now()
+        if (o.kind === 'claim') {
+          // Expired keys are swept from the front, up to the first live one.
+          if (now >= frontExpiresAt) {
+            while (list.length > 0 && (list[0] as { expiresAt: number }).expiresAt <= now) list.shift()
+            frontExpiresAt = list[0]?.expiresAt ?? 0
+          }
+          const entry = list.find((e) => e.key === key)
+          const expected = !(entry && entry.expiresAt > now)
+          if (expected) {
+            list = list.filter((e) => e.key !== key)
+            write(key, now + ttlMs)
+          }
+          expect(store.claim(key)).toBe(expected)
+        } else if (o.kind === 'complete') {
+          list = list.filter((e) => e.key !== key || e.expiresAt > now)
+          write(key, now + ttlMs)
+          store.complete(key)
+        } else {
+          list = list.filter((e) => e.key !== key)
+          store.release(key)
+        }
+        expect(store.size).toBe(list.length)
+        expect(store.size).toBeLessThanOrEqual(maxEntries)
+      }
+    })
+  }
+
+  it('answers like a plain list kept in claim order, for any sequence of calls', () => {
+    fc.assert(answersLikeAList(4, fc.integer({ min: 1, max: 3 }), 60, 3), {
         numRuns: 500,
         // Evicting a key completed after the sweep last saw it, then making room: a store that
         // trusted the evicted key's expiry would skip the sweep that forgets b.
@@ -268,5 +274,30 @@ describe('MemoryDedupeStore', () => {
         ],
       },
     )
+  })
+
+  // More keys than the smallest ring and index hold: the store grows, rebuilds its ring without the
+  // gaps that releases leave, and its index has long probe runs to close up behind removed keys.
+  it('answers like the list too while it grows, rebuilds and evicts, with many keys', () => {
+    fc.assert(answersLikeAList(80, fc.integer({ min: 1, max: 60 }), 600), { numRuns: 150 })
+  })
+
+  it('remembers exactly the newest keys after a flood far past maxEntries', () => {
+    const store = new MemoryDedupeStore({ maxEntries: 1000 })
+    for (let i = 0; i <= 20_000; i++) {
+      expect(store.claim(`event-${i}`)).toBe(true)
+      if (i % 7 === 0) store.release(`event-${i}`)
+      else store.complete(`event-${i}`)
+    }
+    expect(store.size).toBe(1000)
+    let remembered = 0
+    for (let i = 20_000; i >= 0 && remembered < 1000; i--) {
+      if (i % 7 === 0) continue
+      remembered++
+      expect(store.claim(`event-${i}`)).toBe(false)
+    }
+    // Claiming a forgotten key takes the oldest remembered one's place.
+    expect(store.claim('event-0')).toBe(true)
+    expect(store.size).toBe(1000)
   })
 })
