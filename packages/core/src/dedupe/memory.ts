@@ -50,9 +50,10 @@ function hashOf(key: string, seed: number): number {
  *   hashes in typed arrays beside it. New keys are written at the end and the oldest is forgotten
  *   from the front, so both touch memory that the previous delivery just touched. Completing
  *   updates an expiry in place (its handlers took moments, not days), so the front is both the key
- *   to evict and (nearly) the next to expire. A removed key leaves a gap; the front skips gaps,
- *   and the ring is rebuilt without them once it is full of keys and gaps, at twice the keys it
- *   holds, which is what keeps memory in step with the keys and every operation amortised O(1).
+ *   to evict and (nearly) the next to expire. A removed key leaves a gap (the key string itself
+ *   is let go at once); the front skips gaps, and once the ring is full of keys and gaps it is
+ *   rebuilt without them, at twice the keys it then holds. So every operation stays amortised
+ *   O(1), and the arrays never outgrow about twice the most keys the store has held.
  * - An open-addressing index (linear probing, never more than half full) maps each key's hash to
  *   its ring position, as pairs of 32-bit numbers: looking a key up reads one cache line, and the
  *   key string itself only when the hashes are equal. Removing leaves no tombstones: the entries
