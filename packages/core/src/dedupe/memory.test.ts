@@ -1,7 +1,7 @@
 import v8 from 'node:v8'
 import vm from 'node:vm'
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { DEFAULT_DEDUPE_TTL_MS, MemoryDedupeStore } from '../index.js'
 
 function clock(start = 0) {
@@ -68,6 +68,19 @@ describe('MemoryDedupeStore', () => {
     const store = new MemoryDedupeStore({ maxEntries: 100 })
     for (let i = 0; i < 100_000; i++) store.claim(`key-${i}`)
     expect(store.size).toBe(100)
+  })
+
+  it('draws its random hash seed at the first call, not when built (edge runtimes refuse it at module load)', () => {
+    const random = vi.spyOn(Math, 'random')
+    try {
+      const store = new MemoryDedupeStore()
+      expect(random).not.toHaveBeenCalled()
+      expect(store.claim('a')).toBe(true)
+      expect(store.claim('a')).toBe(false)
+      expect(random).toHaveBeenCalledTimes(1)
+    } finally {
+      random.mockRestore()
+    }
   })
 
   it('rejects nonsense options', () => {

@@ -25,7 +25,8 @@ const MIN_CAPACITY = 16
 
 /**
  * A 32-bit hash of a key (FNV-1a over its UTF-16 code units, then murmur3's finaliser, so that the
- * low bits the index uses depend on every character), seeded per store.
+ * low bits the index uses depend on every character). Seeded at random per store, so that nobody
+ * can pick keys that all land in one probe run of the index.
  */
 function hashOf(key: string, seed: number): number {
   let h = seed
@@ -76,7 +77,7 @@ export class MemoryDedupeStore implements DedupeStore {
   #mask = 0
   /** The front key's expiry as last seen: nothing can expire before it, so claims skip the sweep. */
   #frontExpiresAt = 0
-  readonly #seed = (Math.random() * 0x1_0000_0000) | 0
+  #seed: number | undefined = undefined
   readonly #ttlMs: number
   readonly #maxEntries: number
   readonly #now: () => number
@@ -101,7 +102,7 @@ export class MemoryDedupeStore implements DedupeStore {
   claim(key: string): boolean {
     const now = this.#now()
     if (now >= this.#frontExpiresAt) this.#dropExpired(now)
-    const hash = hashOf(key, this.#seed)
+    const hash = this.#hash(key)
     const slot = this.#find(key, hash)
     if (slot >= 0) {
       if ((this.#expiries[(this.#slots[2 * slot] as number) - 1] as number) > now) return false
@@ -117,7 +118,7 @@ export class MemoryDedupeStore implements DedupeStore {
     // Done: remembered for the full TTL from now. A live key keeps its place in the claim order;
     // one that expired meanwhile, or was forgotten, is remembered again as the newest.
     const now = this.#now()
-    const hash = hashOf(key, this.#seed)
+    const hash = this.#hash(key)
     const slot = this.#find(key, hash)
     if (slot >= 0) {
       const position = (this.#slots[2 * slot] as number) - 1
@@ -131,8 +132,17 @@ export class MemoryDedupeStore implements DedupeStore {
   }
 
   release(key: string): void {
-    const slot = this.#find(key, hashOf(key, this.#seed))
+    const slot = this.#find(key, this.#hash(key))
     if (slot >= 0) this.#remove(slot)
+  }
+
+  /**
+   * The seed is drawn at the first call, not in the constructor: stores are often built when a
+   * module loads, and some edge runtimes refuse random values outside a request.
+   */
+  #hash(key: string): number {
+    if (this.#seed === undefined) this.#seed = (Math.random() * 0x1_0000_0000) | 0
+    return hashOf(key, this.#seed)
   }
 
   /** The index slot holding `key`, or -1. */
