@@ -103,13 +103,7 @@ export class MemoryDedupeStore implements DedupeStore {
     const now = this.#now()
     if (now >= this.#frontExpiresAt) this.#dropExpired(now)
     const hash = this.#hash(key)
-    const slot = this.#find(key, hash)
-    if (slot >= 0) {
-      if ((this.#expiries[(this.#slots[2 * slot] as number) - 1] as number) > now) return false
-      // Expired, not swept yet: it starts afresh at the end, as a key never seen does. Left at the
-      // front, it would be the next evicted, though just claimed.
-      this.#remove(slot)
-    }
+    if (this.#livePosition(key, hash, now) >= 0) return false
     this.#append(key, hash, now + this.#ttlMs)
     return true
   }
@@ -119,16 +113,9 @@ export class MemoryDedupeStore implements DedupeStore {
     // one that expired meanwhile, or was forgotten, is remembered again as the newest.
     const now = this.#now()
     const hash = this.#hash(key)
-    const slot = this.#find(key, hash)
-    if (slot >= 0) {
-      const position = (this.#slots[2 * slot] as number) - 1
-      if ((this.#expiries[position] as number) > now) {
-        this.#expiries[position] = now + this.#ttlMs
-        return
-      }
-      this.#remove(slot)
-    }
-    this.#append(key, hash, now + this.#ttlMs)
+    const position = this.#livePosition(key, hash, now)
+    if (position >= 0) this.#expiries[position] = now + this.#ttlMs
+    else this.#append(key, hash, now + this.#ttlMs)
   }
 
   release(key: string): void {
@@ -143,6 +130,20 @@ export class MemoryDedupeStore implements DedupeStore {
   #hash(key: string): number {
     if (this.#seed === undefined) this.#seed = (Math.random() * 0x1_0000_0000) | 0
     return hashOf(key, this.#seed)
+  }
+
+  /**
+   * The ring position of `key` while it is live, or -1. An expired key (not swept yet) is removed
+   * here, so that claiming or completing it starts afresh at the end, as a key never seen does:
+   * left at the front, it would be the next evicted, though just written.
+   */
+  #livePosition(key: string, hash: number, now: number): number {
+    const slot = this.#find(key, hash)
+    if (slot < 0) return -1
+    const position = (this.#slots[2 * slot] as number) - 1
+    if ((this.#expiries[position] as number) > now) return position
+    this.#remove(slot)
+    return -1
   }
 
   /** The index slot holding `key`, or -1. */
