@@ -265,28 +265,27 @@ describe('MemoryDedupeStore', () => {
 
   it('answers like a plain list kept in claim order, for any sequence of calls', () => {
     fc.assert(answersLikeAList(4, fc.integer({ min: 1, max: 3 }), 60, 3), {
-        numRuns: 500,
-        // Evicting a key completed after the sweep last saw it, then making room: a store that
-        // trusted the evicted key's expiry would skip the sweep that forgets b.
-        examples: [
+      numRuns: 500,
+      // Evicting a key completed after the sweep last saw it, then making room: a store that
+      // trusted the evicted key's expiry would skip the sweep that forgets b.
+      examples: [
+        [
+          2,
           [
-            2,
-            [
-              { kind: 'claim', key: 0 },
-              { kind: 'wait', ms: 10 },
-              { kind: 'claim', key: 1 },
-              { kind: 'wait', ms: 40 },
-              { kind: 'complete', key: 0 },
-              { kind: 'wait', ms: 10 },
-              { kind: 'claim', key: 2 },
-              { kind: 'release', key: 2 },
-              { kind: 'wait', ms: 60 },
-              { kind: 'claim', key: 3 },
-            ],
+            { kind: 'claim', key: 0 },
+            { kind: 'wait', ms: 10 },
+            { kind: 'claim', key: 1 },
+            { kind: 'wait', ms: 40 },
+            { kind: 'complete', key: 0 },
+            { kind: 'wait', ms: 10 },
+            { kind: 'claim', key: 2 },
+            { kind: 'release', key: 2 },
+            { kind: 'wait', ms: 60 },
+            { kind: 'claim', key: 3 },
           ],
         ],
-      },
-    )
+      ],
+    })
   })
 
   // More keys than the smallest ring and index hold: the store grows, rebuilds its ring without the
