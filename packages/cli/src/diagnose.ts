@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { PROVIDERS, verifyWebhook, type HeadersInput, type Provider, type RejectionReason } from '@pocketsflow-webhooks/core'
+import { MAX_NESTING, nestsDeeperThan } from './depth.js'
 
 export interface Finding {
   /** `ok`: something that checks out; `problem`: why it fails; `hint`: what to try. */
@@ -61,13 +63,25 @@ const REASONS: Partial<Record<RejectionReason, string>> = {
  * Explains why a captured delivery verifies or not: the reason the library gives, and which
  * common mistake would make it verify (secret with whitespace or without its prefix, a body that
  * was parsed and re-serialized, another sender's scheme, clock skew). Never includes the secret.
+ * Safe on hostile input: it does not throw, and re-serializes only bodies up to RESERIALIZE_LIMIT
+ * that nest at most MAX_NESTING levels deep.
  */
 export async function diagnoseDelivery(options: DiagnoseOptions): Promise<Diagnosis> {
   const provider = options.provider ?? 'pocketsflow'
   const secrets = typeof options.secret === 'string' ? [options.secret] : [...options.secret]
   const base = { headers: options.headers, tolerance: options.tolerance ?? 300, ...(options.now ? { now: options.now } : {}) }
-  const tryVerify = (overrides: { provider?: Provider; secret?: string | string[]; body?: Uint8Array | string; tolerance?: number | false }) =>
-    verifyWebhook({ ...base, provider, secret: secrets, body: options.body, ...overrides }).catch(() => undefined)
+  // undefined when the options are unusable: verifyWebhook throws for some (an empty secret list) and rejects for others.
+  const tryVerify = async (overrides: { provider?: Provider; secret?: string | string[]; body?: Uint8Array | string; tolerance?: number | false }) => {
+    // Each attempt is an HMAC over the whole body, synchronous with node:crypto: a turn of the event
+    // loop before each keeps a server (`listen`) answering while a diagnosis runs, and lets the
+    // requests that arrive meanwhile see that one is running.
+    await nextTurn()
+    try {
+      return await verifyWebhook({ ...base, provider, secret: secrets, body: options.body, ...overrides })
+    } catch {
+      return undefined
+    }
+  }
 
   const result = await tryVerify({})
   const findings: Finding[] = []
@@ -147,28 +161,10 @@ export async function diagnoseDelivery(options: DiagnoseOptions): Promise<Diagno
         }
       }
     }
-    // A body that was parsed and re-serialized before verification.
-    const text = typeof options.body === 'string' ? options.body : new TextDecoder().decode(options.body)
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(text)
-    } catch {
-      parsed = undefined
-    }
-    // Byte-level edits first: they are the more precise explanation when both would match.
-    const forms: [string, string][] = [
-      [text.replace(/\r?\n$/, ''), 'the body without its trailing newline'],
-      [`${text}\n`, 'the body with a trailing newline'],
-      [text.replace(/\r\n/g, '\n'), 'the body with LF line endings'],
-    ]
-    if (parsed !== undefined) {
-      forms.push([JSON.stringify(parsed), 'compact JSON (JSON.stringify)'])
-      forms.push([JSON.stringify(parsed, null, 2), 'pretty-printed JSON (2 spaces)'])
-      forms.push([JSON.stringify(parsed, null, 4), 'pretty-printed JSON (4 spaces)'])
-      forms.push([JSON.stringify(sortKeys(parsed)), 'JSON with its keys sorted'])
-      forms.push([spacedJson(parsed), 'JSON with a space after each , and : (Python\'s json.dumps)'])
-    }
-    for (const [form, label] of forms) {
+    // A body that was parsed and re-serialized (or edited) before verification.
+    const { text, candidates, untried } = bodyCandidates(options.body)
+    for (const [label, build] of candidates) {
+      const form = build()
       if (form === text) continue
       if ((await tryVerify({ body: form }))?.ok) {
         findings.push({
@@ -179,6 +175,7 @@ export async function diagnoseDelivery(options: DiagnoseOptions): Promise<Diagno
         break
       }
     }
+    if (!explained && untried) findings.push({ level: 'hint', message: untried })
     if (!explained) {
       findings.push({
         level: 'hint',
@@ -187,6 +184,55 @@ export async function diagnoseDelivery(options: DiagnoseOptions): Promise<Diagno
     }
   }
   return { verified: false, provider, reason, findings }
+}
+
+/**
+ * Re-serializing JSON costs a parse and up to five serializations, each followed by an HMAC: it is
+ * tried only on bodies up to this size, so that a large hostile body costs no more than the
+ * byte-level edits. Real webhook payloads are a few kilobytes.
+ */
+export const RESERIALIZE_LIMIT = 64 * 1024
+
+/** A label and the form it names, built only when tried: the search stops at the first that verifies. */
+type BodyCandidate = [label: string, build: () => string]
+
+/**
+ * The bodies the sender may have signed instead of the bytes given, most precise first, and why
+ * the re-serialized JSON forms were left out when they were (too large, nested too deep).
+ */
+function bodyCandidates(body: Uint8Array | string): { text: string; candidates: BodyCandidate[]; untried?: string } {
+  const text = typeof body === 'string' ? body : new TextDecoder().decode(body)
+  // Byte-level edits first: they are the more precise explanation when both would match.
+  const candidates: BodyCandidate[] = [
+    ['the body without its trailing newline', () => text.replace(/\r?\n$/, '')],
+    ['the body with a trailing newline', () => `${text}\n`],
+    ['the body with LF line endings', () => text.replace(/\r\n/g, '\n')],
+  ]
+  const size = typeof body === 'string' ? body.length : body.byteLength
+  if (size > RESERIALIZE_LIMIT) {
+    return { text, candidates, untried: `re-serialized JSON forms not tried: the body is ${Math.ceil(size / 1024)} KiB, over the ${RESERIALIZE_LIMIT / 1024} KiB the diagnosis re-serializes` }
+  }
+  const parsed = parseOrUndefined(text)
+  if (parsed === undefined) return { text, candidates }
+  if (nestsDeeperThan(parsed, MAX_NESTING)) {
+    return { text, candidates, untried: `re-serialized JSON forms not tried: the body nests deeper than ${MAX_NESTING} levels` }
+  }
+  candidates.push(
+    ['compact JSON (JSON.stringify)', () => JSON.stringify(parsed)],
+    ['pretty-printed JSON (2 spaces)', () => JSON.stringify(parsed, null, 2)],
+    ['pretty-printed JSON (4 spaces)', () => JSON.stringify(parsed, null, 4)],
+    ['JSON with its keys sorted', () => JSON.stringify(sortKeys(parsed))],
+    ["JSON with a space after each , and : (Python's json.dumps)", () => spacedJson(parsed)],
+  )
+  return { text, candidates }
+}
+
+function parseOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
 }
 
 function spacedJson(value: unknown): string {

@@ -167,34 +167,102 @@ describe('pocketsflow-webhooks', () => {
   })
 
   describe('listen', () => {
-    it('verifies and prints deliveries, explains rejections, stops cleanly on SIGTERM', async () => {
+    /** The built binary listening on a free port, its output collected as it comes. */
+    async function startListen() {
       const child = spawn(process.execPath, [bin, 'listen', '--port', '0', '--secret', SECRET], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
-      let out = ''
-      child.stdout.on('data', (c) => (out += c))
-      child.stderr.on('data', (c) => (out += c))
-      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+      const listener = { child, out: '', target: '', exited: new Promise<number | null>((resolve) => child.once('exit', resolve)) }
+      child.stdout.on('data', (c) => (listener.out += c))
+      child.stderr.on('data', (c) => (listener.out += c))
+      for (let i = 0; i < 100 && !/listening on http:\/\/localhost:(\d+)/.test(listener.out); i++) await new Promise((r) => setTimeout(r, 50))
+      const port = /listening on http:\/\/localhost:(\d+)/.exec(listener.out)?.[1]
+      listener.target = `http://127.0.0.1:${port}/webhooks/pocketsflow`
+      return listener
+    }
+
+    async function waitFor(listener: { out: string }, text: string) {
+      for (let i = 0; i < 100 && !listener.out.includes(text); i++) await new Promise((r) => setTimeout(r, 20))
+    }
+
+    it('verifies and prints deliveries, explains rejections, stops cleanly on SIGTERM', async () => {
+      const listener = await startListen()
       try {
-        for (let i = 0; i < 100 && !/listening on http:\/\/localhost:(\d+)/.test(out); i++) await new Promise((r) => setTimeout(r, 50))
-        const port = /listening on http:\/\/localhost:(\d+)/.exec(out)?.[1]
-        const target = `http://127.0.0.1:${port}/webhooks/pocketsflow`
         const good = await signedRequest({ secret: SECRET, type: 'review.created' })
-        expect((await fetch(target, good)).status).toBe(200)
-        expect((await fetch(target, good)).status).toBe(200)
+        expect((await fetch(listener.target, good)).status).toBe(200)
+        expect((await fetch(listener.target, good)).status).toBe(200)
         const pretty = JSON.stringify(JSON.parse(good.body), null, 2)
-        const reserialized = await fetch(target, { ...good, body: pretty })
+        const reserialized = await fetch(listener.target, { ...good, body: pretty })
         expect(reserialized.status).toBe(401)
-        for (let i = 0; i < 100 && !out.includes('re-serialized'); i++) await new Promise((r) => setTimeout(r, 20))
-        expect(out).toMatch(/✓ review\.created id [0-9a-f]{64}/)
-        expect(out).toContain('"review": {')
-        expect(out).toContain('duplicate review.created')
-        expect(out).toContain('✗ 401 signature_mismatch')
-        expect(out).toContain('the signature matches compact JSON')
-        expect(out).not.toContain(SECRET)
-        child.kill('SIGTERM')
-        expect(await exited).toBe(0)
-        expect(out).toContain('stopped')
+        await waitFor(listener, 're-serialized')
+        expect(listener.out).toMatch(/✓ review\.created id [0-9a-f]{64}/)
+        expect(listener.out).toContain('"review": {')
+        expect(listener.out).toContain('duplicate review.created')
+        expect(listener.out).toContain('✗ 401 signature_mismatch')
+        expect(listener.out).toContain('the signature matches compact JSON')
+        expect(listener.out).not.toContain(SECRET)
+        listener.child.kill('SIGTERM')
+        expect(await listener.exited).toBe(0)
+        expect(listener.out).toContain('stopped')
       } finally {
-        child.kill()
+        listener.child.kill()
+      }
+    })
+
+    // A forged delivery whose diagnosis overflowed the stack used to end the process (issue: listen dies on one request).
+    it.each([
+      ['arrays', `${'['.repeat(10_000)}${']'.repeat(10_000)}`],
+      ['objects', `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`],
+    ])('survives a wrong-signature body of 10,000 nested %s and answers the next delivery', async (_label, body) => {
+      const listener = await startListen()
+      try {
+        const forged = await signedRequest({ secret: 'whsec_someone_else', type: 'order.completed', body })
+        expect((await fetch(listener.target, forged)).status).toBe(401)
+        await new Promise((r) => setTimeout(r, 200))
+        const good = await signedRequest({ secret: SECRET, type: 'order.completed' })
+        expect((await fetch(listener.target, good)).status).toBe(200)
+        expect(listener.child.exitCode).toBeNull()
+        expect(listener.out).toContain('✗ 401 signature_mismatch')
+        expect(listener.out).toContain('re-serialized JSON forms not tried: the body nests deeper than 256 levels')
+        await waitFor(listener, '✓ order.completed')
+        expect(listener.out).toContain('✓ order.completed')
+      } finally {
+        listener.child.kill()
+      }
+    })
+
+    it('prints a note instead of a correctly signed payload nested too deep to print', async () => {
+      const listener = await startListen()
+      try {
+        const deep = `{"event":"order.completed","data":${'['.repeat(10_000)}${']'.repeat(10_000)}}`
+        expect((await fetch(listener.target, await signedRequest({ secret: SECRET, type: 'order.completed', body: deep }))).status).toBe(200)
+        await waitFor(listener, 'not printed')
+        expect(listener.out).toMatch(/payload nests deeper than \d+ levels: not printed/)
+        expect((await fetch(listener.target, await signedRequest({ secret: SECRET, type: 'review.created' }))).status).toBe(200)
+        await waitFor(listener, '✓ review.created')
+        expect(listener.out).toContain('✓ review.created')
+        expect(listener.child.exitCode).toBeNull()
+      } finally {
+        listener.child.kill()
+      }
+    })
+
+    it('answers a flood of forged deliveries, each rejection diagnosed or noted as not', async () => {
+      const listener = await startListen()
+      try {
+        const body = JSON.stringify({ event: 'order.completed', filler: 'x'.repeat(60_000) })
+        const forged = await signedRequest({ secret: 'whsec_someone_else', type: 'order.completed', body })
+        const statuses = await Promise.all(Array.from({ length: 20 }, () => fetch(listener.target, forged).then((r) => r.status)))
+        expect(statuses).toEqual(Array(20).fill(401))
+        expect((await fetch(listener.target, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
+        for (let i = 0; i < 100 && (listener.out.match(/→ wrong secret|not diagnosed/g) ?? []).length < 20; i++) await new Promise((r) => setTimeout(r, 20))
+        // Every rejection gets its line, and then either its diagnosis or the note that it had none.
+        expect(listener.out.match(/✗ 401 signature_mismatch/g)).toHaveLength(20)
+        const diagnosed = listener.out.match(/→ wrong secret/g)?.length ?? 0
+        const skipped = listener.out.match(/\(not diagnosed: another rejection is being diagnosed\)/g)?.length ?? 0
+        expect(diagnosed).toBeGreaterThanOrEqual(1)
+        expect(diagnosed + skipped).toBe(20)
+        expect(listener.child.exitCode).toBeNull()
+      } finally {
+        listener.child.kill()
       }
     })
   })

@@ -1,8 +1,10 @@
-import { createServer } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { parseArgs } from 'node:util'
-import { createWebhookReceiver, type RejectionReason } from '@pocketsflow-webhooks/core'
+import { createWebhookReceiver, describeThrown, type RejectionReason } from '@pocketsflow-webhooks/core'
 import { receiveNodeRequest, sendNodeResponse } from '@pocketsflow-webhooks/core/node'
+import { MAX_NESTING, nestsDeeperThan } from '../depth.js'
 import { diagnoseDelivery } from '../diagnose.js'
+import { oneAtATime } from '../one-at-a-time.js'
 import { bold, dim, EXIT, green, red, statusColour, UsageError, yellow } from '../output.js'
 import { positiveNumber, provider as parseProvider, secrets } from './common.js'
 
@@ -10,7 +12,8 @@ export const listenHelp = `Usage: pocketsflow-webhooks listen [options]
 
 A local receiver that verifies and pretty-prints every delivery (type, id, verification result,
 payload): run it behind a tunnel while you wire up a real Pocketsflow endpoint. Rejected
-deliveries are explained the way \`verify\` explains them.
+deliveries are explained the way \`verify\` explains them, one at a time: a rejection that arrives
+while another is being explained gets its reason line only.
 
 Options:
   --port N              port to listen on (default 3000; 0 picks a free one)
@@ -41,7 +44,6 @@ export async function listenCommand(args: string[]): Promise<number> {
   const secret = secrets(values.secret)
   const tolerance = positiveNumber('--tolerance', values.tolerance, 300)
   const port = positiveNumber('--port', values.port, 3000)
-  const time = () => dim(new Date().toISOString().slice(11, 23))
   const receiver = createWebhookReceiver({
     provider,
     secret,
@@ -50,11 +52,16 @@ export async function listenCommand(args: string[]): Promise<number> {
     logger: false,
     onEvent: (event) => {
       console.log(`${time()} ${green('✓')} ${bold(event.type)} ${dim(`id ${event.id}`)} ${dim(`secret #${event.verification.secretIndex + 1}, ${event.verification.signedContent}`)}`)
-      if (!values.compact) console.log(indent(JSON.stringify(event.payload, null, 2)))
+      if (!values.compact) console.log(indent(printablePayload(event.payload)))
     },
   })
 
-  const server = createServer(async (req, res) => {
+  const diagnose = oneAtATime(async (req: IncomingMessage, chunks: Buffer[]) => {
+    const diagnosis = await diagnoseDelivery({ provider, secret, headers: req.headers, body: Buffer.concat(chunks), tolerance })
+    for (const finding of diagnosis.findings.slice(1)) console.log(`    ${finding.level === 'ok' ? green('✓') : yellow('→')} ${finding.message}`)
+  })
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     if (!receiver.matchesPath(req.url)) {
       console.log(`${time()} ${yellow('?')} ${req.method} ${req.url} ${dim(`(not ${receiver.path})`)}`)
       res.writeHead(404).end()
@@ -67,14 +74,15 @@ export async function listenCommand(args: string[]): Promise<number> {
     sendNodeResponse(req, res, result)
     if (result.reason) {
       console.log(`${time()} ${red('✗')} ${statusColour(result.response.status)} ${result.reason} ${dim(`${req.method} ${req.url}`)}`)
-      if (SIGNATURE_REASONS.has(result.reason)) {
-        const diagnosis = await diagnoseDelivery({ provider, secret, headers: req.headers, body: Buffer.concat(chunks), tolerance })
-        for (const finding of diagnosis.findings.slice(1)) console.log(`    ${finding.level === 'ok' ? green('✓') : yellow('→')} ${finding.message}`)
+      if (SIGNATURE_REASONS.has(result.reason) && !(await diagnose(req, chunks))) {
+        console.log(`    ${dim('(not diagnosed: another rejection is being diagnosed)')}`)
       }
     } else if (result.response.body.includes('duplicate')) {
       console.log(`${time()} ${dim('=')} duplicate ${result.event?.type ?? ''} ${dim(`id ${result.event?.id ?? ''}`)} ${dim('(acknowledged, not processed again)')}`)
     }
-  })
+  }
+  // Whatever arrives, the receiver keeps serving: a request that fails is one line of output.
+  const server = createServer((req, res) => void handle(req, res).catch((error: unknown) => reportFailure(req, res, error)))
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error) => reject(new UsageError(`cannot listen on port ${port}: ${error.message}`)))
     server.listen(port, resolve)
@@ -92,9 +100,27 @@ export async function listenCommand(args: string[]): Promise<number> {
   return EXIT.ok
 }
 
+const time = () => dim(new Date().toISOString().slice(11, 23))
+
 function indent(text: string): string {
   return text
     .split('\n')
     .map((line) => `    ${line}`)
     .join('\n')
+}
+
+/** The payload as indented JSON, or a note when it nests too deep for JSON.stringify to be safe. */
+function printablePayload(payload: unknown): string {
+  if (nestsDeeperThan(payload, MAX_NESTING)) return `(payload nests deeper than ${MAX_NESTING} levels: not printed)`
+  return JSON.stringify(payload, null, 2)
+}
+
+function reportFailure(req: IncomingMessage, res: ServerResponse, error: unknown): void {
+  // Reporting must not throw in turn: that would be the unhandled rejection this catches.
+  try {
+    console.log(`${time()} ${red('✗')} listen failed on ${req.method} ${req.url}: ${describeThrown(error)}`)
+    if (!res.headersSent) res.writeHead(500).end()
+  } catch {
+    // Nothing left to tell anyone; the next request is served all the same.
+  }
 }
