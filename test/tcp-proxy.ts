@@ -1,5 +1,7 @@
 // A TCP proxy in front of the real Redis or PostgreSQL, so a test can make the service "stop"
 // (every connection cut, new ones refused) and come back, without touching the shared server.
+// It can also inject the network faults a client must survive: a reply lost after the server ran
+// the command (the connection dies in between), and slow replies.
 import { createServer, connect, type Server, type Socket } from 'node:net'
 
 export interface TcpProxy {
@@ -10,12 +12,31 @@ export interface TcpProxy {
   start(): Promise<void>
   /** Stops for good. */
   close(): Promise<void>
+  /**
+   * Loses the reply to the next command any client sends: the command is passed on, and when the
+   * server's reply comes back (so the command has run), the reply is dropped and that connection is
+   * destroyed on both sides. Arm it while the client is idle, or the reply dropped may be one to an
+   * earlier command. With `stop: true` the proxy also stops at that moment (new connections
+   * refused until `start()`), so a client that reconnects at once cannot re-send the command.
+   * Resolves once the connection was cut.
+   */
+  loseNextReply(options?: { stop?: boolean }): Promise<void>
+  /** Holds every reply (server to client) for `ms` before passing it on, in order; 0 to stop. */
+  delayReplies(ms: number): void
+}
+
+interface ArmedCut {
+  readonly stop: boolean
+  readonly done: () => void
 }
 
 export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
   const sockets = new Set<Socket>()
   let server: Server | undefined
   let port = 0
+  let replyDelayMs = 0
+  /** Waiting for the next command of any connection. */
+  let armed: ArmedCut | undefined
 
   const listen = () =>
     new Promise<void>((resolve, reject) => {
@@ -29,7 +50,42 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
             upstream.destroy()
           })
         }
-        client.pipe(upstream).pipe(client)
+        // Set on this connection by its first command after loseNextReply(): its reply is the one lost.
+        let cut: ArmedCut | undefined
+        // Delayed replies keep their order: each goes no earlier than the one before it.
+        let lastReplyAt = 0
+        client.on('data', (chunk: Buffer) => {
+          if (armed !== undefined && cut === undefined) {
+            cut = armed
+            armed = undefined
+          }
+          upstream.write(chunk)
+        })
+        upstream.on('data', (chunk: Buffer) => {
+          if (cut !== undefined) {
+            client.destroy()
+            upstream.destroy()
+            if (cut.stop) void stop().then(cut.done)
+            else cut.done()
+            cut = undefined
+            return
+          }
+          const now = Date.now()
+          if (replyDelayMs === 0 && lastReplyAt <= now) {
+            client.write(chunk)
+            return
+          }
+          lastReplyAt = Math.max(now + replyDelayMs, lastReplyAt)
+          setTimeout(() => {
+            if (!client.destroyed) client.write(chunk)
+          }, lastReplyAt - now)
+        })
+        // Half-closes pass through as pipe() would pass them (a client's QUIT, a server hanging up),
+        // the server's after the replies it sent before.
+        client.on('end', () => upstream.end())
+        upstream.on('end', () => {
+          setTimeout(() => client.end(), Math.max(0, lastReplyAt - Date.now()))
+        })
       })
       s.once('error', reject)
       s.listen(port, '127.0.0.1', () => {
@@ -56,6 +112,14 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     stop,
     start: listen,
     close: stop,
+    loseNextReply(options = {}) {
+      return new Promise<void>((resolve) => {
+        armed = { stop: options.stop === true, done: resolve }
+      })
+    },
+    delayReplies(ms) {
+      replyDelayMs = Math.max(0, ms)
+    },
   }
 }
 

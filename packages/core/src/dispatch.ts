@@ -1,7 +1,8 @@
 import { WebhookHandlerError, WebhookHandlerTimeoutError, WebhookReceiverClosedError } from './errors.js'
 import type { WebhookEvent } from './event.js'
 import { Deadlines } from './deadlines.js'
-import { isThenable } from './realm.js'
+import type { HandlerTable, NamedHandler } from './handlers.js'
+import { isThenable, type MaybePromise } from './realm.js'
 import type { InboxAttempt, InboxOutcome } from './inbox.js'
 import type { Logger } from './types.js'
 
@@ -32,29 +33,55 @@ export type EventHandler<E = WebhookEvent> = (event: E, ctx: HandlerContext) => 
 export interface ReceiverHooks<E = WebhookEvent> {
   /** A verified, new event was acknowledged. */
   accepted?(event: E): void
-  /** A verified event was acknowledged but had been seen before: handlers do not run again. */
-  duplicate?(event: E): void
+  /**
+   * A verified event was acknowledged but had been seen before: handlers do not run again.
+   * `firstType` is the type it was first accepted under, when the store remembers it: a different
+   * one means someone re-sent the body under another (unsigned) type header.
+   */
+  duplicate?(event: E, info: { firstType: string | undefined }): void
   /** A delivery was refused; `reason` is a stable code. */
   rejected?(info: { reason: string; status: number; skewSeconds?: number }): void
-  /** Every handler of an event succeeded. */
+  /** Every handler of an event succeeded. `attempts`: the attempt in which the last one did. */
   handled?(event: E, info: { attempts: number; durationMs: number }): void
-  /** One attempt of one handler failed; `willRetry` says whether another follows. */
+  /**
+   * One attempt of one handler failed, or passed its time limit (the error is then a
+   * `WebhookHandlerTimeoutError`, reported once, when the limit passes); `willRetry` says whether
+   * another attempt is due.
+   */
   failed?(error: unknown, event: E, info: { handler: string; attempt: number; willRetry: boolean }): void
+  /** An event failed for good and was kept as a dead letter (in memory; an inbox keeps its own). */
+  deadLettered?(event: E, info: { attempts: number; handlers: readonly string[] }): void
+}
+
+/** What an event that failed for good leaves behind: enough to list it and run its failed handlers again. */
+export interface FailedEvent {
+  readonly event: WebhookEvent
+  readonly attempts: number
+  /** Handlers that never succeeded, in run order. */
+  readonly failed: readonly string[]
+  /** Handlers that succeeded (earlier runs included): a replay skips them. */
+  readonly completed: readonly string[]
+  /** The first failing handler's last error. */
+  readonly error: unknown
 }
 
 export interface DispatcherOptions {
-  handlers: ReadonlyMap<string, EventHandler>
-  onEvent: EventHandler | undefined
+  handlers: HandlerTable
   onError: ((error: WebhookHandlerError, event: WebhookEvent) => unknown) | undefined
   retry: RetryOptions | false | undefined
   timeoutMs: number | undefined
+  /** In-memory dispatch: events whose handlers run at once (default 10). */
+  concurrency?: number | undefined
   logger: Logger
   /** Whether debug records are wanted: they are built per event, so skip them when not. */
   debug: boolean
   hooks: ReceiverHooks
+  /** In memory: keeps an event that failed for good. Called before `onError` hears of it. */
+  keepDeadLetter?: (failure: FailedEvent) => void
 }
 
 export const DEFAULT_HANDLER_TIMEOUT_MS = 30_000
+export const DEFAULT_CONCURRENCY = 10
 /** setTimeout's limit: a longer delay fires after 1 ms instead, so longer values are refused. */
 export const MAX_TIMER_MS = 2_147_483_647
 const DEFAULT_RETRY: Required<RetryOptions> = {
@@ -79,6 +106,14 @@ function resolveRetry(retry: RetryOptions | false | undefined): Required<RetryOp
   return r
 }
 
+function resolveConcurrency(concurrency: number | undefined): number {
+  const value = concurrency ?? DEFAULT_CONCURRENCY
+  if (!(Number.isInteger(value) && value >= 1) && value !== Infinity) {
+    throw new TypeError('pocketsflow-webhooks: "concurrency" must be an integer >= 1 (or Infinity for no limit)')
+  }
+  return value
+}
+
 /** Delay before retry number `retry` (1-based). */
 export function backoffDelay(retry: number, options: Required<RetryOptions>, random: () => number = Math.random): number {
   const base = Math.min(options.maxDelayMs, options.minDelayMs * options.factor ** (retry - 1))
@@ -96,173 +131,90 @@ export function callHook(logger: Logger, name: string, fn: (() => unknown) | und
   }
 }
 
+/** One handler that failed in an attempt. */
+interface Failure {
+  readonly handler: NamedHandler
+  readonly error: unknown
+}
+
+/** What one attempt at an event came to. */
+interface AttemptResult {
+  /** The handlers that failed, in run order; undefined when none did. */
+  readonly failures: readonly Failure[] | undefined
+  /** The inbox's signal stopped the attempt before every handler had run. */
+  readonly interrupted: boolean
+}
+
+const SUCCEEDED: AttemptResult = Object.freeze({ failures: undefined, interrupted: false })
+
+/** An event being dispatched in memory, from its first attempt to its outcome. */
+interface EventRun {
+  readonly event: WebhookEvent
+  /** Handlers still to succeed. */
+  todo: readonly NamedHandler[]
+  /** Handlers that have succeeded, earlier runs (a replay's) included. */
+  readonly completed: string[]
+  /** The attempt about to be made (or being made). */
+  attempt: number
+  /** When dispatch began, for the `handled` hook (0 when nobody reads it). */
+  readonly startedAt: number
+  /** Set once the run had to wait (for a slot or a retry): settles its promise. */
+  finish?: (outcome: MaybePromise<boolean>) => void
+}
+
+/** The in-process side of an inbox attempt: where it reports, and what stops it. */
+interface InboxSide {
+  readonly signal: AbortSignal | undefined
+  /** Records one handler's success before the others have run (or after one failed). */
+  readonly markCompleted: ((handler: string) => Promise<void>) | undefined
+}
+
 /**
- * Runs an event's handlers after the acknowledgement: the typed handler for its type, then the
- * catch-all. Each one is retried on its own, so a retry never re-runs a handler that already
- * succeeded. The run resolves to whether everything succeeded, and never rejects.
+ * Runs an event's handlers after the acknowledgement, in order: the typed ones for its type, then
+ * the catch-alls. An attempt runs each handler that has not succeeded yet, once; failed ones are
+ * retried after a backoff, and a handler that succeeded never runs again for that event. Two
+ * attempts at one event never overlap: an attempt ends when its handlers have settled, not when
+ * their time limit passes (that aborts their signal and is reported; a handler that ignores it
+ * holds its event until it settles, and if it then succeeded, it counts as succeeded).
+ *
+ * In memory (`dispatch`), at most `concurrency` events run at once; the rest wait in order, and
+ * an event that failed for good is handed to `keepDeadLetter`. With a durable inbox
+ * (`runAttempt`), the inbox does the waiting, the retrying and the keeping, so that they survive
+ * a crash.
  */
 export class Dispatcher {
   readonly #options: DispatcherOptions
+  readonly #handlers: HandlerTable
   readonly #policy: Required<RetryOptions>
   /** Per attempt, or Infinity for none. */
   readonly #timeoutMs: number
-  #stopped = false
-  // Running attempts and retry waits, so stop() can cut them short (one listener each, not one
-  // per attempt on a shared signal).
-  readonly #running = new Set<Attempt>()
-  readonly #waiting = new Set<() => void>()
+  readonly #concurrency: number
   readonly #deadlines: Deadlines | undefined
+  #stopped = false
+  /** In-memory events in an attempt now. */
+  #active = 0
+  /** In-memory events waiting for a slot, in arrival order, from #waitingHead. */
+  #waiting: (EventRun | undefined)[] = []
+  #waitingHead = 0
+  // Running in-memory attempts and retry waits, so stop() can cut them short (one entry each, not a
+  // listener per attempt on a shared signal).
+  readonly #running = new Set<Attempt>()
+  readonly #sleeping = new Set<() => void>()
+  /** Timeout errors already reported to the `failed` hook when the limit passed: not reported twice. */
+  readonly #reportedTimeouts = new WeakSet<object>()
+  readonly #overran = (attempt: Attempt, error: WebhookHandlerTimeoutError, overMs: number) => this.#reportOverrun(attempt, error, overMs)
 
   constructor(options: DispatcherOptions) {
     this.#options = options
+    this.#handlers = options.handlers
     this.#policy = resolveRetry(options.retry)
+    this.#concurrency = resolveConcurrency(options.concurrency)
     const timeoutMs = options.timeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS
     if (!(timeoutMs > 0) || (timeoutMs > MAX_TIMER_MS && timeoutMs !== Infinity)) {
       throw new TypeError(`pocketsflow-webhooks: "handlerTimeoutMs" must be > 0 and <= ${MAX_TIMER_MS}, or Infinity for no limit`)
     }
     this.#timeoutMs = timeoutMs
     this.#deadlines = timeoutMs === Infinity ? undefined : new Deadlines(timeoutMs)
-  }
-
-  /** Stops retrying and aborts running attempts; used when close() runs out of time. */
-  stop(): void {
-    this.#stopped = true
-    const reason = new WebhookReceiverClosedError()
-    for (const run of this.#running) run.abort(reason)
-    for (const wake of this.#waiting) wake()
-  }
-
-  /**
-   * Runs an event's handlers. While they finish synchronously (most do) the outcome is returned
-   * as it is, with no promise; from the first one that does not, a promise. Never throws, never rejects.
-   */
-  run(event: WebhookEvent): boolean | Promise<boolean> {
-    // The duration is only reported to the `handled` hook and debug logs: no clock read otherwise.
-    const started = this.#options.debug || this.#options.hooks.handled ? Date.now() : 0
-    const typed = this.#options.handlers.get(event.type)
-    // Attempts made per handler, negative when it failed for good, 0 when there is none: no
-    // result object per handler on the path every event takes.
-    const made = typed ? this.#runHandler(event.type, typed, event) : 0
-    if (isThenable(made)) return made.then((n) => this.#runCatchAll(event, started, n))
-    return this.#runCatchAll(event, started, made)
-  }
-
-  #runCatchAll(event: WebhookEvent, started: number, typedMade: number): boolean | Promise<boolean> {
-    const onEvent = this.#options.onEvent
-    if (!onEvent) return this.#ran(event, started, typedMade, 0)
-    const made = this.#runHandler('onEvent', onEvent, event)
-    if (isThenable(made)) return made.then((n) => this.#ran(event, started, typedMade, n))
-    return this.#ran(event, started, typedMade, made)
-  }
-
-  #ran(event: WebhookEvent, started: number, typedMade: number, catchAllMade: number): boolean {
-    const succeeded = typedMade >= 0 && catchAllMade >= 0
-    const { hooks, logger, debug } = this.#options
-    if (succeeded && (debug || hooks.handled)) {
-      const attempts = typedMade + catchAllMade
-      const durationMs = started === 0 ? 0 : Date.now() - started
-      if (debug) logger.debug({ eventId: event.id, type: event.type, attempts, durationMs }, 'webhook handled')
-      if (hooks.handled) callHook(logger, 'handled', () => hooks.handled?.(event, { attempts, durationMs }))
-    }
-    return succeeded
-  }
-
-  /** The first attempt, inline; retries, if it fails, in #retrying. Answers the attempts made, negative for a failure. */
-  #runHandler(name: string, handler: EventHandler, event: WebhookEvent): number | Promise<number> {
-    if (this.#stopped) {
-      this.#gaveUp(name, event, 0, new WebhookReceiverClosedError())
-      return -1
-    }
-    let waiting: Promise<void> | undefined
-    try {
-      waiting = this.#attempt(handler, event, 1, undefined)
-    } catch (error) {
-      return this.#retrying(name, handler, event, 1, error)
-    }
-    if (!waiting) return 1
-    return waiting.then(
-      () => 1,
-      (error: unknown) => this.#retrying(name, handler, event, 1, error),
-    )
-  }
-
-  /** Attempt number `attempts` failed with `error`: report it, then retry after the backoff or give up. */
-  async #retrying(name: string, handler: EventHandler, event: WebhookEvent, attempts: number, error: unknown): Promise<number> {
-    const max = this.#policy.maxAttempts
-    let lastError = error
-    for (;;) {
-      const willRetry = attempts < max && !this.#stopped
-      this.#attemptFailed(name, event, attempts, lastError, willRetry)
-      if (willRetry) await this.#sleep(backoffDelay(attempts, this.#policy))
-      if (attempts >= max) break
-      if (this.#stopped) {
-        lastError = new WebhookReceiverClosedError()
-        break
-      }
-      attempts++
-      try {
-        const waiting = this.#attempt(handler, event, attempts, undefined)
-        if (waiting) await waiting
-        return attempts
-      } catch (failure) {
-        lastError = failure
-      }
-    }
-    this.#gaveUp(name, event, attempts, lastError)
-    return -attempts
-  }
-
-  /**
-   * One attempt of a durable inbox's event: each handler not yet completed runs once; the inbox
-   * does the retrying (its retries survive a crash, these in-memory ones would not).
-   */
-  async runAttempt(job: InboxAttempt): Promise<InboxOutcome> {
-    const started = Date.now()
-    const { event, attempt, completed, markCompleted, signal } = job
-    const { hooks, logger } = this.#options
-    const final = attempt >= this.#policy.maxAttempts
-    const todo = this.#handlersOf(event).filter(([name]) => !completed?.includes(name))
-    let firstError: unknown
-    let failed = false
-    let interrupted = false
-    for (let i = 0; i < todo.length; i++) {
-      const [name, handler] = todo[i] as [string, EventHandler]
-      try {
-        if (signal?.aborted) throw signal.reason ?? new WebhookReceiverClosedError()
-        const waiting = this.#attempt(handler, event, attempt, signal)
-        if (waiting) await waiting
-        if (markCompleted && i < todo.length - 1) {
-          try {
-            await markCompleted(name)
-          } catch (error) {
-            logger.warn({ err: error, eventId: event.id, handler: name }, 'could not record that a handler succeeded; a retry may run it again')
-          }
-        }
-      } catch (error) {
-        if (!failed && !interrupted) firstError = error
-        if (signal?.aborted) {
-          // The inbox stopped the attempt (closing, or its claim on the event passed to another
-          // worker): not the handler's failure, so no retry bookkeeping and no onError here.
-          interrupted = true
-          logger.warn({ eventId: event.id, type: event.type, handler: name, attempt, err: error }, 'webhook handler attempt interrupted')
-          break
-        }
-        failed = true
-        this.#attemptFailed(name, event, attempt, error, !final)
-        if (final) this.#gaveUp(name, event, attempt, error)
-      }
-    }
-    if (interrupted && !(failed && final)) return { ok: false, error: firstError, final: false, retryInMs: 0, interrupted: true }
-    if (failed) return { ok: false, error: firstError, final, retryInMs: final ? 0 : backoffDelay(attempt, this.#policy), interrupted: false }
-    const durationMs = Date.now() - started
-    if (this.#options.debug) logger.debug({ eventId: event.id, type: event.type, attempts: attempt, durationMs }, 'webhook handled')
-    callHook(logger, 'handled', hooks.handled && (() => hooks.handled?.(event, { attempts: attempt, durationMs })))
-    return { ok: true }
-  }
-
-  /** An inbox gave up on an event outside an attempt (see InboxProcessor.deadLettered). */
-  deadLettered(event: WebhookEvent, attempts: number, error: unknown): void {
-    this.#gaveUp('inbox', event, attempts, error)
   }
 
   get maxAttempts(): number {
@@ -273,59 +225,140 @@ export class Dispatcher {
     return this.#timeoutMs
   }
 
-  #handlersOf(event: WebhookEvent): [string, EventHandler][] {
-    const list: [string, EventHandler][] = []
-    const typed = this.#options.handlers.get(event.type)
-    if (typed) list.push([event.type, typed])
-    if (this.#options.onEvent) list.push(['onEvent', this.#options.onEvent])
-    return list
+  /** How many handlers there are: 0 means this process only records. */
+  get handlerCount(): number {
+    return this.#handlers.count
   }
 
-  #attemptFailed(name: string, event: WebhookEvent, attempt: number, error: unknown, willRetry: boolean): void {
-    const { logger, hooks } = this.#options
-    logger.warn({ eventId: event.id, type: event.type, handler: name, attempt, willRetry, err: error }, 'webhook handler attempt failed')
-    callHook(logger, 'failed', hooks.failed && (() => hooks.failed?.(error, event, { handler: name, attempt, willRetry })))
-  }
-
-  #gaveUp(name: string, event: WebhookEvent, attempts: number, lastError: unknown): void {
-    const { logger, onError } = this.#options
-    const failure = new WebhookHandlerError(event, name, attempts, lastError)
-    logger.error({ eventId: event.id, type: event.type, handler: name, attempts, err: lastError }, 'webhook handling failed for good')
-    callHook(logger, 'onError', onError && (() => onError(failure, event)))
+  /** In-memory events in an attempt now, and waiting for a slot. */
+  get stats(): { running: number; waiting: number } {
+    return { running: this.#active, waiting: this.#waiting.length - this.#waitingHead }
   }
 
   /**
-   * Runs one attempt. Resolves (or returns undefined, for a handler that finished synchronously)
-   * when the handler succeeded; rejects with its error, its timeout or the abort reason.
+   * Stops waiting: close() ran out of time. Running attempts are aborted, retries and waiting
+   * events are given up; each reaches onError with a WebhookReceiverClosedError.
    */
-  #attempt(handler: EventHandler, event: WebhookEvent, attempt: number, outer: AbortSignal | undefined): Promise<void> | undefined {
-    const run = new Attempt(attempt, this.#options.logger, this.#timeoutMs)
-    // The time limit counts from here, but is only set once the handler turns out to be still
-    // running: one that returns without a promise needs no deadline and nothing stop() can reach.
-    const startedAt = this.#deadlines ? Date.now() : 0
-    const onOuterAbort = outer && (() => run.abort(outer.reason ?? new WebhookReceiverClosedError()))
-    if (onOuterAbort) outer.addEventListener('abort', onOuterAbort, { once: true })
-    let result: unknown
-    try {
-      result = handler(event, run)
-    } catch (error) {
-      if (onOuterAbort) outer.removeEventListener('abort', onOuterAbort)
-      throw error
+  stop(): void {
+    this.#stopped = true
+    const reason = new WebhookReceiverClosedError()
+    for (const attempt of this.#running) attempt.stop(reason)
+    for (const wake of this.#sleeping) wake()
+    while (this.#waitingHead < this.#waiting.length) {
+      const run = this.#takeWaiting()
+      run.finish?.(this.#gaveUp(run, this.#closedFailures(run), run.attempt - 1))
     }
+  }
+
+  // --- in memory -----------------------------------------------------------------------------
+
+  /**
+   * Runs an event's handlers in this process, skipping `completed` ones (a replay's), with
+   * retries. Resolves true once all succeeded, false once the event failed for good (kept as a
+   * dead letter, reported to onError). While every handler finishes synchronously and a slot is
+   * free, the outcome is returned as it is, with no promise. Never throws, never rejects.
+   */
+  dispatch(event: WebhookEvent, completed?: readonly string[]): MaybePromise<boolean> {
+    const all = this.#handlers.forType(event.type)
+    const todo = completed && completed.length > 0 ? all.filter((h) => !completed.includes(h.name)) : all
+    // The duration is only reported to the `handled` hook and debug logs: no clock read otherwise.
+    const startedAt = this.#options.debug || this.#options.hooks.handled ? Date.now() : 0
+    if (todo.length === 0) return this.#succeeded(event, 0, startedAt)
+    const run: EventRun = { event, todo, completed: completed ? [...completed] : [], attempt: 1, startedAt }
+    if (this.#stopped) return this.#gaveUp(run, this.#closedFailures(run), 0)
+    if (this.#active < this.#concurrency && this.#waitingHead === this.#waiting.length) return this.#attemptInSlot(run)
+    return this.#wait(run)
+  }
+
+  #attemptInSlot(run: EventRun): MaybePromise<boolean> {
+    this.#active++
+    const result = this.#attemptHandlers(run.event, run.todo, run.attempt, undefined)
     if (!isThenable(result)) {
-      if (onOuterAbort) outer.removeEventListener('abort', onOuterAbort)
-      return undefined
+      this.#active--
+      return this.#afterAttempt(run, result)
     }
-    this.#running.add(run)
-    const deadline = this.#deadlines?.start(run, startedAt)
-    const finish = () => {
-      if (deadline) this.#deadlines?.finish(deadline)
-      if (onOuterAbort) outer.removeEventListener('abort', onOuterAbort)
-      this.#running.delete(run)
+    return result.then((settled) => {
+      this.#active--
+      this.#startWaiting()
+      return this.#afterAttempt(run, settled)
+    })
+  }
+
+  #afterAttempt(run: EventRun, result: AttemptResult): MaybePromise<boolean> {
+    const failures = result.failures
+    if (failures === undefined) return this.#succeeded(run.event, run.attempt, run.startedAt)
+    for (const handler of run.todo) if (!failures.some((f) => f.handler === handler)) run.completed.push(handler.name)
+    if (run.attempt >= this.#policy.maxAttempts || this.#stopped) return this.#gaveUp(run, failures, run.attempt)
+    run.todo = failures.map((f) => f.handler)
+    const delay = backoffDelay(run.attempt, this.#policy)
+    run.attempt++
+    return this.#sleep(delay).then(() => {
+      if (this.#stopped) return this.#gaveUp(run, failures, run.attempt - 1)
+      // A retry queues behind the events that arrived meanwhile.
+      return this.#wait(run)
+    })
+  }
+
+  /** Queues a run for a slot; resolves with its outcome. */
+  #wait(run: EventRun): Promise<boolean> {
+    const done = new Promise<boolean>((resolve) => {
+      run.finish = resolve
+    })
+    this.#waiting.push(run)
+    this.#startWaiting()
+    return done
+  }
+
+  /** Starts waiting events while slots are free, oldest first. */
+  #startWaiting(): void {
+    while (this.#active < this.#concurrency && this.#waitingHead < this.#waiting.length) {
+      const run = this.#takeWaiting()
+      run.finish?.(this.#attemptInSlot(run))
     }
-    const waiting = run.wait(result)
-    waiting.then(finish, finish)
-    return waiting
+  }
+
+  #takeWaiting(): EventRun {
+    const run = this.#waiting[this.#waitingHead] as EventRun
+    this.#waiting[this.#waitingHead++] = undefined
+    if (this.#waitingHead === this.#waiting.length) {
+      this.#waiting = []
+      this.#waitingHead = 0
+    } else if (this.#waitingHead > 1024 && this.#waitingHead * 2 > this.#waiting.length) {
+      this.#waiting = this.#waiting.slice(this.#waitingHead)
+      this.#waitingHead = 0
+    }
+    return run
+  }
+
+  #closedFailures(run: EventRun): Failure[] {
+    const error = new WebhookReceiverClosedError()
+    return run.todo.map((handler) => ({ handler, error }))
+  }
+
+  #succeeded(event: WebhookEvent, attempts: number, startedAt: number): true {
+    const { hooks, logger, debug } = this.#options
+    if (debug || hooks.handled) {
+      const durationMs = startedAt === 0 ? 0 : Date.now() - startedAt
+      if (debug) logger.debug({ eventId: event.id, type: event.type, attempts, durationMs }, 'webhook handled')
+      if (hooks.handled) callHook(logger, 'handled', () => hooks.handled?.(event, { attempts, durationMs }))
+    }
+    return true
+  }
+
+  /** The event failed for good: kept as a dead letter first, then reported, once per failed handler. */
+  #gaveUp(run: EventRun, failures: readonly Failure[], attempts: number): false {
+    const { logger, hooks, keepDeadLetter } = this.#options
+    const failed = failures.map((f) => f.handler.name)
+    if (keepDeadLetter) {
+      try {
+        keepDeadLetter({ event: run.event, attempts, failed, completed: run.completed, error: (failures[0] as Failure).error })
+      } catch (error) {
+        logger.error({ err: error, eventId: run.event.id }, 'could not keep the dead letter')
+      }
+      callHook(logger, 'deadLettered', hooks.deadLettered && (() => hooks.deadLettered?.(run.event, { attempts, handlers: failed })))
+    }
+    for (const failure of failures) this.#reportGaveUp(failure.handler.name, run.event, attempts, failure.error)
+    return false
   }
 
   #sleep(ms: number): Promise<void> {
@@ -333,33 +366,240 @@ export class Dispatcher {
       if (this.#stopped) return resolve()
       const wake = () => {
         clearTimeout(timer)
-        this.#waiting.delete(wake)
+        this.#sleeping.delete(wake)
         resolve()
       }
       const timer = setTimeout(wake, ms)
-      this.#waiting.add(wake)
+      this.#sleeping.add(wake)
     })
+  }
+
+  // --- with a durable inbox ------------------------------------------------------------------
+
+  /**
+   * One attempt of a durable inbox's event: each handler not yet completed runs once; the inbox
+   * does the retrying (its retries survive a crash, in-memory ones would not).
+   */
+  async runAttempt(job: InboxAttempt): Promise<InboxOutcome> {
+    const startedAt = Date.now()
+    const { event, attempt, completed, signal } = job
+    const final = attempt >= this.#policy.maxAttempts
+    const all = this.#handlers.forType(event.type)
+    const todo = completed && completed.length > 0 ? all.filter((h) => !completed.includes(h.name)) : all
+    const result = await this.#attemptHandlers(event, todo, attempt, { signal, markCompleted: job.markCompleted })
+    const failures = result.failures
+    // The inbox stopped the attempt (closing, or its claim on the event passed to another worker):
+    // not the handlers' failure, so no retry bookkeeping and no onError here; the inbox gives the
+    // event back. Unless a handler had already failed in the last attempt: that has been decided.
+    if (result.interrupted && !(final && failures)) {
+      this.#options.logger.warn({ eventId: event.id, type: event.type, attempt }, 'webhook handler attempt interrupted')
+      return { ok: false, error: failures?.[0]?.error ?? signal?.reason, final: false, retryInMs: 0, interrupted: true }
+    }
+    if (failures !== undefined) return this.#failedAttempt(event, attempt, final, failures)
+    this.#succeeded(event, attempt, startedAt)
+    return { ok: true }
+  }
+
+  #failedAttempt(event: WebhookEvent, attempt: number, final: boolean, failures: readonly Failure[]): InboxOutcome {
+    if (final) for (const failure of failures) this.#reportGaveUp(failure.handler.name, event, attempt, failure.error)
+    return {
+      ok: false,
+      error: (failures[0] as Failure).error,
+      final,
+      retryInMs: final ? 0 : backoffDelay(attempt, this.#policy),
+      interrupted: false,
+    }
+  }
+
+  /** An inbox gave up on an event outside an attempt (see InboxProcessor.deadLettered). */
+  deadLettered(event: WebhookEvent, attempts: number, error: unknown): void {
+    this.#reportGaveUp('inbox', event, attempts, error)
+  }
+
+  // --- one attempt, both ways ----------------------------------------------------------------
+
+  /**
+   * Runs each handler of `todo` once, in order. Synchronous while the handlers are (in memory); from
+   * the first one that returns a promise, a promise. Never throws, never rejects.
+   */
+  #attemptHandlers(event: WebhookEvent, todo: readonly NamedHandler[], attempt: number, inbox: InboxSide | undefined): MaybePromise<AttemptResult> {
+    if (inbox?.signal?.aborted) return { failures: undefined, interrupted: true }
+    let failures: Failure[] | undefined
+    for (let i = 0; i < todo.length; i++) {
+      const outcome = this.#runHandler(todo[i] as NamedHandler, event, attempt, inbox)
+      if (isThenable(outcome) || inbox) return this.#finishAttempt(event, todo, attempt, inbox, i, outcome, failures)
+      if (outcome) (failures ??= []).push(this.#failed(outcome, event, attempt, false))
+    }
+    return failures ? { failures, interrupted: false } : SUCCEEDED
+  }
+
+  /** The rest of #attemptHandlers once it is asynchronous: handler `i` is under way. */
+  async #finishAttempt(
+    event: WebhookEvent,
+    todo: readonly NamedHandler[],
+    attempt: number,
+    inbox: InboxSide | undefined,
+    i: number,
+    running: MaybePromise<Failure | undefined>,
+    failures: Failure[] | undefined,
+  ): Promise<AttemptResult> {
+    for (;;) {
+      const failure = await running
+      // The inbox stopped the attempt: the handler it cut short did not fail, it was interrupted.
+      if (failure && inbox?.signal?.aborted) return { failures, interrupted: true }
+      if (failure) (failures ??= []).push(this.#failed(failure, event, attempt, inbox !== undefined))
+      // A success is recorded unless it completes the event (the inbox then marks the event done
+      // as a whole): a retry after a failure, or after a crash, must not run it again.
+      else if (inbox?.markCompleted && (i < todo.length - 1 || failures !== undefined)) {
+        await this.#markCompleted(inbox.markCompleted, (todo[i] as NamedHandler).name, event)
+      }
+      if (++i === todo.length) return failures ? { failures, interrupted: false } : SUCCEEDED
+      if (inbox?.signal?.aborted) return { failures, interrupted: true }
+      running = this.#runHandler(todo[i] as NamedHandler, event, attempt, inbox)
+    }
+  }
+
+  /** One handler's attempt, as its failure (undefined: it succeeded), now or later. */
+  #runHandler(handler: NamedHandler, event: WebhookEvent, attempt: number, inbox: InboxSide | undefined): MaybePromise<Failure | undefined> {
+    // In memory, stop() has ended the run: what is left did not succeed.
+    if (this.#stopped && !inbox) return { handler, error: new WebhookReceiverClosedError() }
+    let running: Promise<void> | undefined
+    try {
+      running = this.#attempt(handler, event, attempt, inbox)
+    } catch (error) {
+      return { handler, error }
+    }
+    return running?.then(
+      () => undefined,
+      (error: unknown) => ({ handler, error }),
+    )
+  }
+
+  async #markCompleted(markCompleted: (handler: string) => Promise<void>, name: string, event: WebhookEvent): Promise<void> {
+    try {
+      await markCompleted(name)
+    } catch (error) {
+      this.#options.logger.warn({ err: error, eventId: event.id, handler: name }, 'could not record that a handler succeeded; a retry may run it again')
+    }
+  }
+
+  /**
+   * Runs one attempt of one handler. Returns undefined when it finished synchronously, a promise
+   * that resolves when it succeeded and rejects with its error (or the stop reason), or throws its
+   * synchronous error.
+   */
+  #attempt(handler: NamedHandler, event: WebhookEvent, attempt: number, inbox: InboxSide | undefined): Promise<void> | undefined {
+    const ctx = new Attempt(handler.name, event, attempt, inbox !== undefined, this.#options.logger, this.#timeoutMs, this.#overran)
+    // The time limit counts from here, but is only set once the handler turns out to be still
+    // running: one that returns without a promise needs no deadline and nothing stop() can reach.
+    const startedAt = this.#deadlines ? Date.now() : 0
+    const signal = inbox?.signal
+    const onAbort = signal && (() => ctx.stop(signal.reason ?? new WebhookReceiverClosedError()))
+    if (onAbort) signal.addEventListener('abort', onAbort, { once: true })
+    let result: unknown
+    try {
+      result = handler.run(event, ctx)
+    } catch (error) {
+      if (onAbort) signal.removeEventListener('abort', onAbort)
+      throw error
+    }
+    if (!isThenable(result)) {
+      if (onAbort) signal.removeEventListener('abort', onAbort)
+      return undefined
+    }
+    if (!inbox) this.#running.add(ctx)
+    const deadline = this.#deadlines?.start(ctx, startedAt)
+    const finish = () => {
+      if (deadline) this.#deadlines?.finish(deadline)
+      if (onAbort) signal.removeEventListener('abort', onAbort)
+      this.#running.delete(ctx)
+    }
+    const waiting = ctx.wait(result)
+    waiting.then(finish, finish)
+    return waiting
+  }
+
+  // --- reporting -----------------------------------------------------------------------------
+
+  /** Reports a handler's failed attempt as it happens (once: a timeout was reported when its limit passed). */
+  #failed(failure: Failure, event: WebhookEvent, attempt: number, viaInbox: boolean): Failure {
+    const { error } = failure
+    if (typeof error !== 'object' || error === null || !this.#reportedTimeouts.has(error)) {
+      this.#reportFailed(error, event, failure.handler.name, attempt, this.#willRetry(attempt, viaInbox))
+    }
+    return failure
+  }
+
+  /** Whether a failure in this attempt is followed by another (as far as can be told now). */
+  #willRetry(attempt: number, viaInbox: boolean): boolean {
+    return attempt < this.#policy.maxAttempts && (viaInbox || !this.#stopped)
+  }
+
+  #reportFailed(error: unknown, event: WebhookEvent, handler: string, attempt: number, willRetry: boolean): void {
+    const { logger, hooks } = this.#options
+    logger.warn({ eventId: event.id, type: event.type, handler, attempt, willRetry, err: error }, 'webhook handler attempt failed')
+    callHook(logger, 'failed', hooks.failed && (() => hooks.failed?.(error, event, { handler, attempt, willRetry })))
+  }
+
+  /** A handler passed its time limit (again, when `overMs` > 0) and is still running. */
+  #reportOverrun(attempt: Attempt, error: WebhookHandlerTimeoutError, overMs: number): void {
+    const { event, handler } = attempt
+    if (overMs === 0) {
+      this.#reportedTimeouts.add(error)
+      this.#reportFailed(error, event, handler, attempt.attempt, this.#willRetry(attempt.attempt, attempt.viaInbox))
+    }
+    this.#options.logger.error(
+      { eventId: event.id, type: event.type, handler, attempt: attempt.attempt, timeoutMs: this.#timeoutMs, overMs },
+      'webhook handler still running past its time limit: it did not stop when ctx.signal aborted, so its event waits for it (no other attempt runs beside it)',
+    )
+  }
+
+  #reportGaveUp(handler: string, event: WebhookEvent, attempts: number, lastError: unknown): void {
+    const { logger, onError } = this.#options
+    const failure = new WebhookHandlerError(event, handler, attempts, lastError)
+    logger.error({ eventId: event.id, type: event.type, handler, attempts, err: lastError }, 'webhook handling failed for good')
+    callHook(logger, 'onError', onError && (() => onError(failure, event)))
   }
 }
 
 /**
- * One handler attempt: the handler's `ctx`, the entry of its deadline and its abort switch in one
- * object, so an attempt allocates this and the wait, not a closure for each role.
+ * One attempt of one handler: the handler's `ctx`, the entry of its deadline and its stop switch
+ * in one object, so an attempt allocates this and the wait, not a closure for each role.
  */
 class Attempt implements HandlerContext {
+  readonly handler: string
+  readonly event: WebhookEvent
   readonly attempt: number
+  readonly viaInbox: boolean
   readonly logger: Logger
   readonly #timeoutMs: number
+  readonly #overran: (attempt: Attempt, error: WebhookHandlerTimeoutError, overMs: number) => void
   // Made only if the handler reads ctx.signal: creating one costs more than the rest of an
   // attempt's bookkeeping, and most handlers never look.
   #controller: AbortController | undefined
   #abortedWith: unknown
+  /** Set once the time limit passed: a late failure is this timeout. */
+  #timeout: WebhookHandlerTimeoutError | undefined
+  #reminder: ReturnType<typeof setInterval> | undefined
+  #stoppedWith: unknown
   #stopWaiting: ((reason: unknown) => void) | undefined
 
-  constructor(attempt: number, logger: Logger, timeoutMs: number) {
+  constructor(
+    handler: string,
+    event: WebhookEvent,
+    attempt: number,
+    viaInbox: boolean,
+    logger: Logger,
+    timeoutMs: number,
+    overran: (attempt: Attempt, error: WebhookHandlerTimeoutError, overMs: number) => void,
+  ) {
+    this.handler = handler
+    this.event = event
     this.attempt = attempt
+    this.viaInbox = viaInbox
     this.logger = logger
     this.#timeoutMs = timeoutMs
+    this.#overran = overran
   }
 
   get signal(): AbortSignal {
@@ -370,27 +610,61 @@ class Attempt implements HandlerContext {
     return this.#controller.signal
   }
 
-  /** The deadline passed. */
+  /** The time limit passed: the handler is told to stop, and the attempt goes on until it does. */
   expire(): void {
-    this.abort(new WebhookHandlerTimeoutError(this.#timeoutMs))
+    if (this.#stoppedWith !== undefined) return
+    const timeout = new WebhookHandlerTimeoutError(this.#timeoutMs)
+    this.#timeout = timeout
+    this.#abort(timeout)
+    this.#overran(this, timeout, 0)
+    // Said again at every further limit while it runs: a stuck event must not go unnoticed.
+    let over = 0
+    this.#reminder = setInterval(() => this.#overran(this, timeout, (over += this.#timeoutMs)), this.#timeoutMs)
+    // The handler's own work keeps the process alive if it must; the reminder should not.
+    ;(this.#reminder as { unref?: () => void }).unref?.()
   }
 
-  abort(reason: unknown): void {
-    if (this.#abortedWith !== undefined) return
-    this.#abortedWith = reason
-    this.#controller?.abort(reason)
+  /** Stops waiting for the handler: close() ran out of time, or the inbox lost its claim. */
+  stop(reason: unknown): void {
+    this.#abort(reason)
+    if (this.#stoppedWith !== undefined) return
+    this.#stoppedWith = reason
+    this.#endOverrun()
     this.#stopWaiting?.(reason)
   }
 
-  /**
-   * Settles with the handler, or earlier on timeout or abort: a handler that ignores its signal
-   * keeps running, but the dispatcher stops waiting for it.
-   */
+  /** Settles with the handler (or when stopped). A late success is a success; a late failure is a timeout. */
   wait(result: PromiseLike<unknown>): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      if (this.#abortedWith !== undefined) return reject(this.#abortedWith)
+      if (this.#stoppedWith !== undefined) return reject(this.#stoppedWith)
       this.#stopWaiting = reject
-      result.then(resolve as () => void, reject)
+      result.then(
+        () => {
+          if (this.#timeout && this.#stoppedWith === undefined) {
+            this.logger.warn(
+              { eventId: this.event.id, type: this.event.type, handler: this.handler, attempt: this.attempt },
+              'webhook handler finished after its time limit: counted as succeeded, not run again',
+            )
+          }
+          this.#endOverrun()
+          resolve()
+        },
+        (error: unknown) => {
+          this.#endOverrun()
+          reject(this.#timeout ?? error)
+        },
+      )
     })
+  }
+
+  #abort(reason: unknown): void {
+    if (this.#abortedWith !== undefined) return
+    this.#abortedWith = reason
+    this.#controller?.abort(reason)
+  }
+
+  #endOverrun(): void {
+    if (this.#reminder !== undefined) clearInterval(this.#reminder)
+    this.#reminder = undefined
   }
 }

@@ -25,8 +25,9 @@ export class WebhookHandlerError<E extends WebhookEvent = WebhookEvent> extends 
   readonly event: E
   readonly attempts: number
   /**
-   * Which handler failed: the event type, `onEvent` for the catch-all, or `inbox` when a durable
-   * inbox gave up on the event outside an attempt (its process died during the last attempt).
+   * Which handler failed: the event type (`order.completed`, then `order.completed#2`… when a type
+   * has several), `onEvent` (`onEvent#2`…) for the catch-alls, or `inbox` when a durable inbox gave
+   * up on the event outside an attempt (its process died during the last attempt).
    */
   readonly handler: string
 

@@ -53,12 +53,22 @@ export type UnknownPocketbookEvent = WebhookEvent<string, Record<string, unknown
 
 export type StandardWebhooksEvent = WebhookEvent<string, Record<string, unknown>, 'standard-webhooks'>
 
+/**
+ * An authentic delivery that names no event type (no type header or field), or whose body is
+ * JSON but not an object: acknowledged all the same (the sender would not send it again) and handed
+ * to `onEvent`, with the whole body as `data`.
+ */
+export type UntypedEvent<P extends Provider = Provider> = WebhookEvent<typeof UNTYPED, unknown, P>
+
+/** The `type` of an event whose delivery named none. */
+export const UNTYPED = 'unknown'
+
 /** Every event a receiver for provider P can hand to `onEvent`. */
 export type AnyEventFor<P extends Provider> = P extends 'pocketsflow'
-  ? PocketsflowEvent | UnknownPocketsflowEvent
+  ? PocketsflowEvent | UnknownPocketsflowEvent | UntypedEvent<'pocketsflow'>
   : P extends 'pocketbook'
-    ? PocketbookEvent | UnknownPocketbookEvent
-    : StandardWebhooksEvent
+    ? PocketbookEvent | UnknownPocketbookEvent | UntypedEvent<'pocketbook'>
+    : StandardWebhooksEvent | UntypedEvent<'standard-webhooks'>
 
 /** The event a typed handler for type T receives. */
 export type EventOfType<P extends Provider, T extends string> = P extends 'pocketsflow'
@@ -123,6 +133,19 @@ export function createEvent(fields: EventFields): WebhookEvent {
 }
 
 /**
+ * The JSON text of verified events' payloads, for `serializeEvent`: a payload is stored as the text
+ * it was parsed from, because re-serializing one nested a hundred thousand levels deep (still a
+ * valid, signed body) overflows the stack. Set by the receiver only when an inbox will store the
+ * event, so that other deliveries pay nothing for it.
+ */
+const payloadTexts = new WeakMap<WebhookEvent, string>()
+
+export function rememberPayloadText(event: WebhookEvent, text: string): void {
+  // A byte order mark is legal before JSON text, not inside it as a value.
+  payloadTexts.set(event, text.charCodeAt(0) === 0xfeff ? text.slice(1) : text)
+}
+
+/**
  * An event as text, for durable inboxes: every field round-trips through `parseEvent`, including
  * the timestamp and the relation between `data` and `payload` (no second copy of the body).
  */
@@ -130,7 +153,8 @@ export function serializeEvent(event: WebhookEvent): string {
   const dataIsPayload = event.data === event.payload
   const dataIsEnvelopeData =
     !dataIsPayload && typeof event.payload === 'object' && event.payload !== null && (event.payload as { data?: unknown }).data === event.data
-  return JSON.stringify({
+  const text = payloadTexts.get(event)
+  const fields = JSON.stringify({
     v: 1,
     id: event.id,
     type: event.type,
@@ -138,10 +162,11 @@ export function serializeEvent(event: WebhookEvent): string {
     provider: event.provider,
     timestampMs: event.timestamp?.getTime(),
     verification: event.verification,
-    payload: event.payload,
+    payload: text === undefined ? event.payload : undefined,
     data: dataIsPayload ? undefined : dataIsEnvelopeData ? undefined : event.data,
     dataFrom: dataIsPayload ? 'payload' : dataIsEnvelopeData ? 'payload.data' : 'data',
   })
+  return text === undefined ? fields : `${fields.slice(0, -1)},"payload":${text}}`
 }
 
 /** The event `serializeEvent` wrote. Throws a TypeError on text it did not write. */

@@ -7,7 +7,9 @@ import {
   type PocketbookEvent,
   type PocketsflowEvent,
   type UnknownPocketsflowEvent,
+  type UntypedEvent,
   type WebhookHandlerError,
+  UNTYPED,
 } from './index.js'
 
 const secret = 'whsec_types'
@@ -33,13 +35,34 @@ describe('handler typing', () => {
         'order.complete': () => {},
       },
       onEvent: (event) => {
-        expectTypeOf(event).toEqualTypeOf<PocketsflowEvent | UnknownPocketsflowEvent>()
+        expectTypeOf(event).toEqualTypeOf<PocketsflowEvent | UnknownPocketsflowEvent | UntypedEvent<'pocketsflow'>>()
         if (isEventType(event, 'order.refunded')) expectTypeOf(event.data.refund.id).toBeString()
+        // An authentic delivery that named no type: its body is whatever JSON it was.
+        if (event.type === UNTYPED) expectTypeOf(event.data).toBeUnknown()
       },
       onError: (error, event) => {
         expectTypeOf(error).toEqualTypeOf<WebhookHandlerError<AnyEventFor<'pocketsflow'>>>()
         expectTypeOf(event).toEqualTypeOf<AnyEventFor<'pocketsflow'>>()
       },
+    })
+  })
+
+  it('takes several handlers per type, each typed by its event', () => {
+    createWebhookReceiver({
+      secret,
+      logger: false,
+      on: {
+        'order.completed': [
+          (event) => expectTypeOf(event.data.customer.email).toBeString(),
+          async (event, ctx) => {
+            expectTypeOf(event.type).toEqualTypeOf<'order.completed'>()
+            expectTypeOf(ctx.attempt).toBeNumber()
+          },
+        ],
+        // @ts-expect-error: every handler in the list is typed by the key
+        'order.refunded': [(event: PocketsflowEvent<'order.completed'>) => event.data.customer.email],
+      },
+      onEvent: [(event) => expectTypeOf(event.id).toBeString(), () => {}],
     })
   })
 

@@ -1,13 +1,9 @@
-import { Dispatcher, type EventHandler, type ReceiverHooks } from './dispatch.js'
-import type { WebhookHandlerError } from './errors.js'
-import type { WebhookEvent } from './event.js'
 import type { WebhookInbox } from './inbox.js'
-import { resolveLogger, wantsDebug } from './logger.js'
-import { buildHandlerMap, startInbox, type WebhookReceiverOptions } from './receiver.js'
+import { resolveLogger } from './logger.js'
+import { createDispatcher, startInbox, type DispatchOptions } from './receiver.js'
 import type { Provider } from './types.js'
 
-export interface InboxWorkerOptions<P extends Provider = 'pocketsflow'>
-  extends Pick<WebhookReceiverOptions<P>, 'provider' | 'on' | 'onEvent' | 'onError' | 'retry' | 'handlerTimeoutMs' | 'logger' | 'hooks'> {
+export interface InboxWorkerOptions<P extends Provider = 'pocketsflow'> extends Omit<DispatchOptions<P>, 'concurrency'> {
   /** The same inbox (same connection, queue or table) the web process records into. */
   inbox: WebhookInbox
 }
@@ -25,20 +21,11 @@ export function startInboxWorker<P extends Provider = 'pocketsflow'>(options: In
   if (options === null || typeof options !== 'object' || typeof options.inbox?.start !== 'function') {
     throw new TypeError('pocketsflow-webhooks: startInboxWorker needs { inbox, on | onEvent }')
   }
-  if (options.on === undefined && options.onEvent === undefined) {
-    throw new TypeError('pocketsflow-webhooks: startInboxWorker needs handlers: "on" and/or "onEvent"')
-  }
   const logger = resolveLogger(options.logger)
-  const dispatcher = new Dispatcher({
-    handlers: buildHandlerMap(options.provider ?? 'pocketsflow', options.on as Record<string, unknown> | undefined, logger),
-    onEvent: options.onEvent as EventHandler | undefined,
-    onError: options.onError as ((error: WebhookHandlerError, event: WebhookEvent) => unknown) | undefined,
-    retry: options.retry,
-    timeoutMs: options.handlerTimeoutMs,
-    logger,
-    debug: wantsDebug(options.logger),
-    hooks: (options.hooks ?? {}) as ReceiverHooks,
-  })
+  const dispatcher = createDispatcher(options, logger)
+  if (dispatcher.handlerCount === 0) {
+    throw new TypeError('pocketsflow-webhooks: startInboxWorker needs handlers: "on" and/or "onEvent" (every one given is undefined)')
+  }
   startInbox(options.inbox, dispatcher, logger)
   let closing: Promise<void> | undefined
   return {

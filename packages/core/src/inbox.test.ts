@@ -2,7 +2,7 @@
 // the engines run, and the event's text form. The engines' own tests (packages/redis, packages/postgres)
 // cover durability against the real servers.
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   createWebhookReceiver,
   parseEvent,
@@ -11,6 +11,7 @@ import {
   startInboxWorker,
   verifyWebhook,
   WebhookHandlerError,
+  WebhookHandlerTimeoutError,
   type InboxAttempt,
   type InboxProcessor,
   type WebhookEvent,
@@ -162,15 +163,17 @@ describe('inbox processor (one attempt per call)', () => {
     // The typed handler fails; the catch-all still runs (each handler is on its own).
     expect((await inbox.run(id, { attempt: 1, markCompleted })).ok).toBe(false)
     expect(runs).toEqual(['typed', 'onEvent'])
-    // onEvent is the last handler: nothing left to protect, so no write for it.
-    expect(marked).toEqual([])
+    // onEvent succeeded though the typed handler failed: recorded, or every retry would run it again.
+    expect(marked).toEqual(['onEvent'])
     typedFails = false
     runs.length = 0
     expect(await inbox.run(id, { attempt: 2, completed: ['onEvent'], markCompleted })).toEqual({ ok: true })
     expect(runs).toEqual(['typed'])
+    // The success that completes the event is not written on its own: the inbox marks the event done.
+    expect(marked).toEqual(['onEvent'])
     runs.length = 0
     expect(await inbox.run(id, { attempt: 1, completed: [], markCompleted })).toEqual({ ok: true })
-    expect(marked).toEqual(['order.completed'])
+    expect(marked).toEqual(['onEvent', 'order.completed'])
   })
 
   it('deadLettered() reaches onError for events an inbox gave up on outside an attempt', async () => {
@@ -215,12 +218,36 @@ describe('inbox processor (one attempt per call)', () => {
   })
 
   it('enforces the per-attempt time limit', async () => {
-    const { inbox, r } = setup({ 'order.completed': () => new Promise(() => {}) }, { handlerTimeoutMs: 30 })
+    const { inbox, r } = setup(
+      { 'order.completed': (_e, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))) },
+      { handlerTimeoutMs: 30 },
+    )
     const id = (await r.handle(await delivery())).event?.id as string
     expect(inbox.processor?.attemptTimeoutMs).toBe(30)
     const outcome = await inbox.run(id, { attempt: 1 })
     expect(outcome).toMatchObject({ ok: false, final: false })
     expect((outcome as { error: Error }).error.name).toBe('WebhookHandlerTimeoutError')
+  })
+
+  it('an attempt whose handler ignores its signal ends when the handler does, so no retry overlaps it', async () => {
+    let finish: (() => void) | undefined
+    const failed = vi.fn()
+    const { inbox, r } = setup(
+      { 'order.completed': () => new Promise<void>((resolve) => (finish = resolve)) },
+      { handlerTimeoutMs: 20, hooks: { failed } },
+    )
+    const id = (await r.handle(await delivery())).event?.id as string
+    let settled = false
+    const running = inbox.run(id, { attempt: 1 }).finally(() => (settled = true))
+    await new Promise((resolve) => setTimeout(resolve, 80))
+    // Past its limit: reported once as a timeout, but the attempt (and the inbox's claim) goes on.
+    expect(failed).toHaveBeenCalledOnce()
+    expect(failed.mock.calls[0]?.[0]).toBeInstanceOf(WebhookHandlerTimeoutError)
+    expect(settled).toBe(false)
+    finish?.()
+    // It did its work after all: a success, not run again.
+    expect(await running).toEqual({ ok: true })
+    expect(failed).toHaveBeenCalledOnce()
   })
 })
 

@@ -1,3 +1,4 @@
+import type { ClaimResult } from './dedupe/store.js'
 import type { WebhookEvent } from './event.js'
 import type { Logger } from './types.js'
 
@@ -10,10 +11,11 @@ import type { Logger } from './types.js'
 export interface WebhookInbox {
   /**
    * Stores the event durably. Resolves `true` when it was recorded (new, or a dead letter of the
-   * same id queued again), `false` when the id is already known within the retention (a duplicate).
+   * same id queued again), otherwise it is a duplicate (the id is known within the retention):
+   * `false`, or better `{ firstType }`, the type it was first recorded under (see `DedupeStore`).
    * Rejects when storage failed: the receiver then answers 503 and acknowledges nothing.
    */
-  record(event: WebhookEvent): Promise<boolean>
+  record(event: WebhookEvent): Promise<ClaimResult>
   /** Starts the workers that run `processor` on recorded events. Called once. */
   start(processor: InboxProcessor): void | Promise<void>
   /**
@@ -35,8 +37,9 @@ export interface InboxAttempt {
   /** Handlers that succeeded in an earlier attempt: they are not run again. */
   readonly completed?: readonly string[]
   /**
-   * Persists that one handler succeeded, so a retry after a crash skips it. Called only while
-   * another handler of the event remains to run; a failure to persist is logged, not fatal.
+   * Persists that one handler succeeded, so a retry (after a failure, a crash or a replay) skips
+   * it. Called for every success except the one that completes the event (the inbox then marks
+   * the event done as a whole); a failure to persist is logged, not fatal.
    */
   readonly markCompleted?: (handler: string) => Promise<void>
   /** Aborted when the inbox closes or loses its claim on the event: reaches the handlers' `ctx.signal`. */
@@ -87,4 +90,8 @@ export interface DeadLetter {
   readonly lastError: string | undefined
   readonly failedAt: Date
   readonly event: WebhookEvent
+  /** Handlers that succeeded before the event failed: a replay does not run them again. */
+  readonly completedHandlers?: readonly string[]
+  /** Handlers that failed their last attempt (in memory; an inbox knows the completed ones). */
+  readonly failedHandlers?: readonly string[]
 }

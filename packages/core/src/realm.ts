@@ -16,3 +16,6 @@ export function toUint8Array(value: unknown): Uint8Array | undefined {
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
   return undefined
 }
+
+/** A value, or a promise of it: what the pipeline's steps return, synchronous where they can be. */
+export type MaybePromise<T> = T | Promise<T>

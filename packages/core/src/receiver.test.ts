@@ -139,7 +139,7 @@ describe('createWebhookReceiver', () => {
     expect(catchAllCalls).toBe(3)
     expect(failed).toHaveBeenCalledTimes(2)
     expect(failed.mock.calls[0]?.[2]).toEqual({ handler: 'onEvent', attempt: 1, willRetry: true })
-    expect(handled).toHaveBeenCalledWith(expect.objectContaining({ type: 'order.completed' }), expect.objectContaining({ attempts: 4 }))
+    expect(handled).toHaveBeenCalledWith(expect.objectContaining({ type: 'order.completed' }), expect.objectContaining({ attempts: 3 }))
   })
 
   it('after the last attempt, calls onError with the event and releases it so a re-send is processed', async () => {
@@ -181,7 +181,7 @@ describe('createWebhookReceiver', () => {
       on: {
         'order.completed': (_event, ctx) => {
           signals.push(ctx.signal)
-          return new Promise(() => {})
+          return new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)))
         },
       },
       onError,
@@ -493,9 +493,9 @@ describe('answers without a promise while every step is synchronous', () => {
         on: {
           'order.completed': (_event, ctx) => {
             signals.push(ctx.signal)
-            // 1.5 s of synchronous work, then a promise that never settles.
+            // 1.5 s of synchronous work, then a promise that settles when told to stop.
             vi.setSystemTime(Date.now() + 1500)
-            return new Promise(() => {})
+            return new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)))
           },
         },
       })

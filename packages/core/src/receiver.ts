@@ -1,23 +1,19 @@
 import type { CryptoBackend } from './crypto/backend.js'
+import { MemoryDeadLetters } from './dead-letters.js'
 import { MemoryDedupeStore } from './dedupe/memory.js'
-import type { DedupeStore } from './dedupe/store.js'
-import type { InboxProcessor, WebhookInbox } from './inbox.js'
-import { callHook, Dispatcher, MAX_TIMER_MS, type EventHandler, type ReceiverHooks, type RetryOptions } from './dispatch.js'
+import type { ClaimResult, DedupeStore } from './dedupe/store.js'
+import type { DeadLetter, InboxProcessor, WebhookInbox } from './inbox.js'
+import { callHook, Dispatcher, MAX_TIMER_MS, type EventHandler, type FailedEvent, type ReceiverHooks, type RetryOptions } from './dispatch.js'
 import type { WebhookHandlerError } from './errors.js'
-import { assignEventId, type AnyEventFor, type EventOfType, type WebhookEvent } from './event.js'
-import {
-  canonicalPocketsflowType,
-  isPocketsflowEventType,
-  POCKETSFLOW_EVENT_ALIASES,
-  type PocketsflowEventAlias,
-  type PocketsflowEventType,
-} from './events/pocketsflow.js'
-import { isPocketbookEventType, type PocketbookEventType } from './events/pocketbook.js'
+import { assignEventId, rememberPayloadText, type AnyEventFor, type EventOfType, type WebhookEvent } from './event.js'
+import { POCKETSFLOW_EVENT_ALIASES, type PocketsflowEventAlias, type PocketsflowEventType } from './events/pocketsflow.js'
+import type { PocketbookEventType } from './events/pocketbook.js'
+import { buildHandlerTable, type OneOrMany } from './handlers.js'
 import { resolveLogger, wantsDebug } from './logger.js'
-import { isThenable } from './realm.js'
+import { isThenable, type MaybePromise } from './realm.js'
 import type { SignedHeaders } from './schemes/scheme.js'
 import type { Body, HeadersInput, Logger, Provider, RejectionReason, WebhookResponse } from './types.js'
-import { createVerifier, type VerifyResult } from './verify.js'
+import { createVerifier, type ReceivedResult } from './verify.js'
 
 export const DEFAULT_PATH = '/webhooks/pocketsflow'
 export const DEFAULT_BODY_LIMIT = 1024 * 1024
@@ -25,6 +21,12 @@ export const DEFAULT_BODY_LIMIT = 1024 * 1024
 export const DEFAULT_STORE_TIMEOUT_MS = 2000
 /** Longer idempotency keys are stored as their SHA-256. */
 const MAX_KEY_LENGTH = 200
+/**
+ * Keys with control characters or unpaired surrogates are stored as their SHA-256 too: PostgreSQL
+ * text cannot hold U+0000, and BullMQ job ids (encodeURIComponent) refuse unpaired surrogates, so
+ * such an id from a sender's body would make every store attempt fail (503) for an authentic event.
+ */
+const UNSAFE_KEY = /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 /** After close()'s timeout: how long aborted handlers get to report and release their events. */
 const CLOSE_GRACE_MS = 1000
 /** What after() returns when the handlers finished synchronously: one shared settled promise. */
@@ -38,9 +40,9 @@ type HandlerKey<P extends Provider> = P extends 'pocketsflow'
 
 type CanonicalOf<K extends string> = K extends PocketsflowEventAlias ? (typeof POCKETSFLOW_EVENT_ALIASES)[K] : K
 
-/** Typed handlers per event type: `{ 'order.completed': async (event, ctx) => … }`. */
+/** Typed handlers per event type: `{ 'order.completed': async (event, ctx) => … }`, or several: `[grant, email]`. */
 export type HandlerMap<P extends Provider = 'pocketsflow'> = {
-  [K in HandlerKey<P>]?: EventHandler<EventOfType<P, CanonicalOf<K>>>
+  [K in HandlerKey<P>]?: OneOrMany<EventHandler<EventOfType<P, CanonicalOf<K>>>>
 }
 
 export interface WebhookReceiverOptions<P extends Provider = 'pocketsflow'> {
@@ -55,25 +57,42 @@ export interface WebhookReceiverOptions<P extends Provider = 'pocketsflow'> {
   /** Largest body accepted, in bytes (default 1 MiB); larger → 413. */
   bodyLimit?: number
   /**
-   * Handlers per event type. `customer.subscription.pause` and `customer.subscription.paused` are one
-   * event: register either key and it runs for both spellings (registering both is an error).
+   * Handlers per event type: a function, or an array of them that run in order. Each handler is
+   * retried and recorded on its own: a retry or a replay runs only those that have not succeeded.
+   * `customer.subscription.pause` and `customer.subscription.paused` are one event: register
+   * either key and it runs for both spellings (registering both is an error).
    */
   on?: HandlerMap<P>
-  /** Runs for every accepted event, unknown types included, after the typed handler. */
-  onEvent?: EventHandler<AnyEventFor<P>>
-  /** Called once an event's handler has failed its last attempt. */
+  /** Runs for every accepted event, unknown and untyped ones included, after the typed handlers. A function or an array. */
+  onEvent?: OneOrMany<EventHandler<AnyEventFor<P>>>
+  /** Called once per handler that failed its last attempt (after the event was kept as a dead letter). */
   onError?: (error: WebhookHandlerError<AnyEventFor<P>>, event: AnyEventFor<P>) => unknown
   /** Retries of failed handler attempts (default 3 attempts, 1 s doubling, jittered), or `false`. */
   retry?: RetryOptions | false
-  /** Time limit of one handler attempt in ms (default 30 000); its `ctx.signal` aborts then. */
+  /**
+   * Time limit of one handler attempt in ms (default 30 000): its `ctx.signal` aborts and the
+   * attempt is reported as timed out. A handler that ignores its signal holds its event until it
+   * settles (no retry runs beside it; an error is logged at every further limit).
+   */
   handlerTimeoutMs?: number
+  /**
+   * In-memory dispatch: at most this many events' handlers run at once (default 10); accepted events
+   * beyond it wait in order (see `stats()`). Acknowledgements do not wait. With an inbox, its own
+   * `concurrency` applies instead.
+   */
+  concurrency?: number
+  /**
+   * In-memory dispatch: how many events that failed for good are kept for `deadLetters()` and
+   * `replay()` (default 1000, the most recent; in this process only).
+   */
+  maxDeadLetters?: number
   /** Where seen event ids are kept (default: in memory, 7 days, 50 000 ids), or `false` for no dedupe. */
   dedupe?: DedupeStore | false
   /**
    * A durable inbox (`bullmqInbox(…)`, `postgresInbox(…)`): each event is stored in it before the
    * 200 (503 if that fails), and its workers run the handlers with retries that survive a crash.
-   * It dedupes too, so `dedupe` is not used with it. Without handlers (`on`, `onEvent`) this
-   * receiver only records, for a separate worker process (`startInboxWorker`).
+   * It dedupes too, so `dedupe` is not used with it. Without handlers (`on`, `onEvent`, or only
+   * `undefined` ones) this receiver only records, for a separate worker process (`startInboxWorker`).
    */
   inbox?: WebhookInbox
   /** How long a dedupe store or inbox call may take before the delivery is answered 503 (default 2000 ms). */
@@ -125,10 +144,26 @@ export interface WebhookReceiver {
   /** A response for a problem the adapter found (oversized or unreadable body, misconfiguration). */
   reject(reason: RejectionReason, detail?: string): ReceiverResult
   /**
-   * Stops accepting (503) and waits for requests in progress and running handlers. After
-   * `timeoutMs`, running attempts are aborted, their events go to onError and are released.
+   * Stops accepting (503) and waits for requests in progress, running handlers and events waiting
+   * for a slot. After `timeoutMs`, running attempts are aborted, and unfinished events go to
+   * onError and are released.
    */
   close(options?: { timeoutMs?: number }): Promise<void>
+  /** Events whose handlers failed their last attempt, newest first (from the inbox, with one). */
+  deadLetters(options?: { limit?: number }): Promise<DeadLetter[]>
+  /**
+   * Runs the failed handlers of a dead letter again (with an inbox: queues it again). `false` if no
+   * dead letter has that id. Resolves once the run has started, not when it ends.
+   */
+  replay(id: string): Promise<boolean>
+  /** In-memory dispatch now: events whose handlers are running, waiting for a slot, kept as dead letters. */
+  stats(): ReceiverStats
+}
+
+export interface ReceiverStats {
+  readonly running: number
+  readonly waiting: number
+  readonly deadLetters: number
 }
 
 const STATUS: Readonly<Record<RejectionReason, number>> = {
@@ -192,32 +227,6 @@ function normalisePath(path: string): string {
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
 }
 
-export function buildHandlerMap(provider: Provider, on: Record<string, unknown> | undefined, logger: Logger): Map<string, EventHandler> {
-  const map = new Map<string, EventHandler>()
-  if (on === undefined) return map
-  if (on === null || typeof on !== 'object') throw new TypeError('pocketsflow-webhooks: "on" must be an object of handlers')
-  const registeredAs = new Map<string, string>()
-  for (const key of Object.keys(on)) {
-    const handler = on[key]
-    if (handler === undefined) continue
-    if (typeof handler !== 'function') throw new TypeError(`pocketsflow-webhooks: on[${JSON.stringify(key)}] must be a function`)
-    const type = provider === 'pocketsflow' ? canonicalPocketsflowType(key) : key
-    const other = registeredAs.get(type)
-    if (other !== undefined) {
-      throw new TypeError(
-        `pocketsflow-webhooks: on[${JSON.stringify(other)}] and on[${JSON.stringify(key)}] are the same event (${type}); register one handler`,
-      )
-    }
-    registeredAs.set(type, key)
-    map.set(type, handler as EventHandler)
-    const known = provider === 'pocketsflow' ? isPocketsflowEventType(type) : provider === 'pocketbook' ? isPocketbookEventType(type) : true
-    if (!known) {
-      logger.warn({ type: key }, `on[${JSON.stringify(key)}] is not a known ${provider} event type; it runs only if one arrives with exactly that type`)
-    }
-  }
-  return map
-}
-
 /** The framework-free pipeline, parameterised by the crypto backend (node:crypto or Web Crypto). */
 export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
   backend: CryptoBackend<Key>,
@@ -244,18 +253,12 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
       ? undefined
       : (options.dedupe ?? new MemoryDedupeStore({ ...(options.now ? { now: options.now } : {}) }))
   const idempotencyKey = options.idempotencyKey as ((event: WebhookEvent) => unknown) | undefined
-  const dispatcher = new Dispatcher({
-    handlers: buildHandlerMap(provider, options.on as Record<string, unknown> | undefined, logger),
-    onEvent: options.onEvent as EventHandler | undefined,
-    onError: options.onError as ((error: WebhookHandlerError, event: WebhookEvent) => unknown) | undefined,
-    retry: options.retry,
-    timeoutMs: options.handlerTimeoutMs,
-    logger,
-    debug,
-    hooks,
-  })
+  const deadLetters = new MemoryDeadLetters(options.maxDeadLetters, logger)
+  const dispatcher = createDispatcher(options, logger, (failure) => deadLetters.keep(failure))
 
-  if (inbox && (options.on !== undefined || options.onEvent !== undefined)) startInbox(inbox, dispatcher, logger)
+  // Only where a handler exists: a web process that shares its options with the worker, with the
+  // handlers left undefined, must not take events off the inbox and mark them done unrun.
+  if (inbox && dispatcher.handlerCount > 0) startInbox(inbox, dispatcher, logger)
 
   const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS
   if (!(storeTimeoutMs > 0 && storeTimeoutMs <= MAX_TIMER_MS)) {
@@ -322,7 +325,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
   // in-memory dedupe store, handlers that return no promise) and promises only from the first step
   // that is not: most deliveries are answered and handled without a trip through the microtask queue.
 
-  function accept(result: VerifyResult): ReceiverResult | Promise<ReceiverResult> {
+  function accept(result: ReceivedResult): ReceiverResult | Promise<ReceiverResult> {
     if (!result.ok) return reject(result.reason, undefined, result.skewSeconds)
     const event = result.event
     if (idempotencyKey) {
@@ -335,9 +338,10 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
         logger.warn({ err: error, type: event.type }, 'idempotencyKey failed; using the default key')
       }
     }
+    if (inbox) rememberPayloadText(event, result.payloadText)
     // Keys come from the sender (an id in the body, a header) or from user code: hash long ones,
-    // so the dedupe store's memory is bounded by its entry count.
-    if (event.id.length > MAX_KEY_LENGTH) {
+    // so the dedupe store's memory is bounded by its entry count, and ones no store can hold.
+    if (event.id.length > MAX_KEY_LENGTH || UNSAFE_KEY.test(event.id)) {
       const digest = backend.sha256Hex(event.id)
       if (isThenable(digest)) {
         return Promise.resolve(digest).then((hex) => {
@@ -356,9 +360,9 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     // completed or released.
     const key = event.id
     if (!store) return accepted(event, key)
-    let claiming: boolean | Promise<boolean>
+    let claiming: ClaimResult | Promise<ClaimResult>
     try {
-      claiming = store.claim(key)
+      claiming = store.claim(key, event.type)
     } catch (error) {
       return storeUnavailable(error, event)
     }
@@ -369,7 +373,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
         // If the claim lands after we gave up, undo it, or a re-send would be taken for a duplicate.
         claiming.then(
           (late) => {
-            if (late) void release(key)
+            if (late === true) void release(key)
           },
           () => {},
         )
@@ -378,17 +382,31 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     )
   }
 
+  /**
+   * Acknowledged, not processed again. Under another type than it was first accepted under, it is
+   * someone replaying a body with another (unsigned) type header: worth a warning.
+   */
+  function duplicate(event: WebhookEvent, claim: Exclude<ClaimResult, true>): ReceiverResult {
+    const firstType = claim === false ? undefined : claim.firstType
+    if (firstType !== undefined && firstType !== event.type) {
+      logger.warn(
+        { eventId: event.id, type: event.type, firstType },
+        'duplicate webhook delivery under another event type than the first: acknowledged, not processed (the type header is not signed: a replayed body?)',
+      )
+    } else {
+      logger.info({ eventId: event.id, type: event.type }, 'duplicate webhook delivery acknowledged, not processed again')
+    }
+    callHook(logger, 'duplicate', hooks.duplicate && (() => hooks.duplicate?.(event, { firstType })))
+    return { response: DUPLICATE, event }
+  }
+
   function storeUnavailable(error: unknown, event: WebhookEvent): ReceiverResult {
     logger.error({ err: error, eventId: event.id, type: event.type }, 'dedupe store unavailable: answering 503')
     return reject('store_unavailable')
   }
 
-  function claimed(event: WebhookEvent, key: string, won: boolean): ReceiverResult | Promise<ReceiverResult> {
-    if (!won) {
-      logger.info({ eventId: key, type: event.type }, 'duplicate webhook delivery acknowledged, not processed again')
-      callHook(logger, 'duplicate', hooks.duplicate && (() => hooks.duplicate?.(event)))
-      return { response: DUPLICATE, event }
-    }
+  function claimed(event: WebhookEvent, key: string, won: ClaimResult): ReceiverResult | Promise<ReceiverResult> {
+    if (won !== true) return duplicate(event, won)
     // close() began while we were claiming: not acknowledged, so not ours to keep.
     if (closing) return release(key).then(() => reject('closed'))
     return accepted(event, key)
@@ -401,27 +419,36 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     const after = (): Promise<void> => {
       if (started) return DONE
       started = true
-      try {
-        let handled: boolean | Promise<boolean>
-        try {
-          handled = dispatcher.run(event)
-        } catch (error) {
-          handled = dispatchFailed(error, key)
-        }
-        if (!isThenable(handled)) return settleAfterRun(key, handled)
-        return handled.then(
-          (ok) => settleAfterRun(key, ok),
-          (error: unknown) => settleAfterRun(key, dispatchFailed(error, key)),
-        )
-      } catch (error) {
-        // Unreachable by design (loggers are wrapped, stores are guarded); the event must still
-        // leave `pending`, and after() never rejects.
-        logger.error({ err: error, eventId: key }, 'unexpected error after the event was handled')
-        settle()
-        return DONE
-      }
+      // A re-send of a dead letter: the handlers that succeeded before are not run again.
+      return dispatch(event, key, deadLetters.size > 0 ? deadLetters.take(key)?.completedHandlers : undefined)
     }
     return { response: ACCEPTED, event, after }
+  }
+
+  /**
+   * Runs the event's handlers but the `completed` ones, then marks it done or releases it. Leaves
+   * `pending` when finished; never rejects.
+   */
+  function dispatch(event: WebhookEvent, key: string, completed: readonly string[] | undefined): Promise<void> {
+    try {
+      let handled: MaybePromise<boolean>
+      try {
+        handled = dispatcher.dispatch(event, completed)
+      } catch (error) {
+          handled = dispatchFailed(error, key)
+        }
+      if (!isThenable(handled)) return settleAfterRun(key, handled)
+      return handled.then(
+        (ok) => settleAfterRun(key, ok),
+        (error: unknown) => settleAfterRun(key, dispatchFailed(error, key)),
+      )
+    } catch (error) {
+      // Unreachable by design (loggers are wrapped, stores are guarded); the event must still
+      // leave `pending`, and after() never rejects.
+      logger.error({ err: error, eventId: key }, 'unexpected error after the event was handled')
+      settle()
+      return DONE
+    }
   }
 
   function dispatchFailed(error: unknown, key: string): false {
@@ -457,7 +484,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
 
   /** With a durable inbox: stored before the 200, processed by the inbox's workers. */
   async function record(inbox: WebhookInbox, event: WebhookEvent): Promise<ReceiverResult> {
-    let recorded: boolean
+    let recorded: ClaimResult
     try {
       recorded = await withDeadline(inbox.record(event), 'recording the event in the inbox')
     } catch (error) {
@@ -466,11 +493,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
       logger.error({ err: error, eventId: event.id, type: event.type }, 'inbox unavailable: answering 503')
       return reject('store_unavailable')
     }
-    if (!recorded) {
-      logger.info({ eventId: event.id, type: event.type }, 'duplicate webhook delivery acknowledged, not processed again')
-      callHook(logger, 'duplicate', hooks.duplicate && (() => hooks.duplicate?.(event)))
-      return { response: DUPLICATE, event }
-    }
+    if (recorded !== true) return duplicate(event, recorded)
     if (debug) logger.debug({ eventId: event.id, type: event.type }, 'webhook recorded in the inbox')
     callHook(logger, 'accepted', hooks.accepted && (() => hooks.accepted?.(event)))
     return { response: ACCEPTED, event }
@@ -514,6 +537,34 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     if (signed !== undefined) delete headers![PRECHECKED]
     const verified = signed ? verifier.verifyBodyNow(signed, body) : verifier.verifyNow(request.headers, body)
     return isThenable(verified) ? verified.then(accept) : accept(verified)
+  }
+
+  /**
+   * In memory: claims the event's key again (a re-send processed meanwhile makes it a duplicate,
+   * and the letter is settled all the same), then runs the handlers that failed.
+   */
+  async function replay(id: string): Promise<boolean> {
+    if (typeof id !== 'string' || id === '') throw new TypeError('replay: "id" must be a non-empty string')
+    if (closing) throw new Error('pocketsflow-webhooks: the receiver is closed; nothing can be replayed')
+    const letter = deadLetters.take(id)
+    if (letter === undefined) return false
+    let won: ClaimResult = true
+    if (store) {
+      try {
+        const claiming = store.claim(id, letter.type)
+        won = isThenable(claiming) ? await withDeadline(claiming, 'dedupe store claim') : claiming
+      } catch (error) {
+        deadLetters.restore(letter)
+        throw error
+      }
+    }
+    if (won !== true) {
+      logger.info({ eventId: id }, 'dead letter not run again: a re-send of the event was processed since')
+      return true
+    }
+    pending++
+    void dispatch(letter.event, id, letter.completedHandlers)
+    return true
   }
 
   function waitIdle(limitMs: number): Promise<boolean> {
@@ -560,6 +611,9 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     handleNow,
     handle: (request) => Promise.resolve(handleNow(request)),
     reject: (reason, detail) => reject(reason, detail),
+    deadLetters: async (listOptions) => (inbox ? inbox.deadLetters(listOptions) : deadLetters.list(listOptions?.limit)),
+    replay: (id) => (inbox ? inbox.replay(id) : replay(id)),
+    stats: () => ({ ...dispatcher.stats, deadLetters: deadLetters.size }),
     async close(closeOptions) {
       closing = true
       const timeoutMs = closeOptions?.timeoutMs ?? Infinity
@@ -585,6 +639,30 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
       }
     },
   }
+}
+
+/** The options a dispatcher is built from: the receiver's and the inbox worker's alike. */
+export type DispatchOptions<P extends Provider = Provider> = Pick<
+  WebhookReceiverOptions<P>,
+  'provider' | 'on' | 'onEvent' | 'onError' | 'retry' | 'handlerTimeoutMs' | 'concurrency' | 'logger' | 'hooks'
+>
+
+export function createDispatcher<P extends Provider>(
+  options: DispatchOptions<P>,
+  logger: Logger,
+  keepDeadLetter?: (failure: FailedEvent) => void,
+): Dispatcher {
+  return new Dispatcher({
+    handlers: buildHandlerTable(options.provider ?? 'pocketsflow', options.on as Record<string, unknown> | undefined, options.onEvent, logger),
+    onError: options.onError as ((error: WebhookHandlerError, event: WebhookEvent) => unknown) | undefined,
+    retry: options.retry,
+    timeoutMs: options.handlerTimeoutMs,
+    concurrency: options.concurrency,
+    logger,
+    debug: wantsDebug(options.logger),
+    hooks: (options.hooks ?? {}) as ReceiverHooks,
+    ...(keepDeadLetter ? { keepDeadLetter } : {}),
+  })
 }
 
 function isInbox(value: unknown): value is WebhookInbox {

@@ -8,30 +8,34 @@ export type {
   StandardWebhooksEvent,
   UnknownPocketbookEvent,
   UnknownPocketsflowEvent,
+  UntypedEvent,
   VerificationDetail,
   WebhookEvent,
 } from './event.js'
-export { isEventType, parseEvent, serializeEvent } from './event.js'
+export { isEventType, parseEvent, serializeEvent, UNTYPED } from './event.js'
 export type { DeadLetter, InboxAttempt, InboxOutcome, InboxProcessor, WebhookInbox } from './inbox.js'
 export { startInboxWorker, type InboxWorker, type InboxWorkerOptions } from './inbox-worker.js'
 export * from './events/pocketsflow.js'
 export * from './events/pocketbook.js'
 export { describeThrown, WebhookHandlerError, WebhookHandlerTimeoutError, WebhookReceiverClosedError } from './errors.js'
-export type { DedupeStore } from './dedupe/store.js'
+export type { ClaimResult, DedupeStore, DuplicateClaim } from './dedupe/store.js'
 export {
   DEFAULT_DEDUPE_MAX_ENTRIES,
   DEFAULT_DEDUPE_TTL_MS,
   MemoryDedupeStore,
   type MemoryDedupeStoreOptions,
 } from './dedupe/memory.js'
-export { backoffDelay, DEFAULT_HANDLER_TIMEOUT_MS } from './dispatch.js'
+export { backoffDelay, DEFAULT_CONCURRENCY, DEFAULT_HANDLER_TIMEOUT_MS } from './dispatch.js'
 export type { EventHandler, HandlerContext, ReceiverHooks, RetryOptions } from './dispatch.js'
+export type { OneOrMany } from './handlers.js'
+export { DEFAULT_MAX_DEAD_LETTERS } from './dead-letters.js'
 export {
   DEFAULT_BODY_LIMIT,
   DEFAULT_PATH,
   statusForReason,
   type HandlerMap,
   type ReceiverResult,
+  type ReceiverStats,
   type WebhookReceiver,
   type WebhookReceiverOptions,
   type WebhookRequest,

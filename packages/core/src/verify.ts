@@ -1,8 +1,8 @@
 import type { CryptoBackend } from './crypto/backend.js'
 import { equalBytes } from './encoding.js'
-import { createEvent, type VerificationDetail, type WebhookEvent } from './event.js'
+import { createEvent, UNTYPED, type VerificationDetail, type WebhookEvent } from './event.js'
 import { isPlainObject, MALFORMED, parseJson } from './json.js'
-import { isThenable, toUint8Array } from './realm.js'
+import { isThenable, toUint8Array, type MaybePromise } from './realm.js'
 import { schemeFor } from './schemes/index.js'
 import type { EventFields, Scheme, SignedHeaders } from './schemes/scheme.js'
 import { checkTimestamp, validateTolerance } from './timestamp.js'
@@ -42,6 +42,10 @@ export interface Verifier {
   verifyBody(signed: SignedHeaders, body: Body): Promise<VerifyResult>
 }
 
+function untypedFields(payload: unknown, signed: SignedHeaders): EventFields {
+  return { type: UNTYPED, deliveredType: '', data: payload, id: signed.id }
+}
+
 export function normaliseSecrets(secret: unknown): string[] {
   const list = Array.isArray(secret) ? secret : [secret]
   if (list.length === 0) throw new TypeError('pocketsflow-webhooks: "secret" is required (got an empty list)')
@@ -61,10 +65,18 @@ export function normaliseSecrets(secret: unknown): string[] {
 
 const ok = (signed: SignedHeaders): HeaderCheck => ({ ok: true, signed })
 
+/** What the receiver gets: also the JSON text the payload was parsed from (an inbox stores it as is). */
+export type ReceivedResult = Exclude<VerifyResult, { ok: true }> | { readonly ok: true; readonly event: WebhookEvent; readonly payloadText: string }
+
 /** The verifier the receiver uses: the `…Now` methods skip the promise when the backend is synchronous. */
 export interface CoreVerifier extends Verifier {
-  verifyNow(headers: HeadersInput, body: Body): VerifyResult | Promise<VerifyResult>
-  verifyBodyNow(signed: SignedHeaders, body: Body): VerifyResult | Promise<VerifyResult>
+  verifyNow(headers: HeadersInput, body: Body): MaybePromise<ReceivedResult>
+  verifyBodyNow(signed: SignedHeaders, body: Body): MaybePromise<ReceivedResult>
+}
+
+/** The public result: the payload text stays the receiver's business. */
+function published(result: ReceivedResult): VerifyResult {
+  return result.ok ? { ok: true, event: result.event } : result
 }
 
 interface Match {
@@ -74,7 +86,7 @@ interface Match {
 }
 
 // Something threw that nothing should (a runtime quirk): the delivery is unverifiable, not a crash.
-const UNVERIFIABLE: VerifyResult = Object.freeze({ ok: false, reason: 'signature_mismatch' })
+const UNVERIFIABLE: ReceivedResult = Object.freeze({ ok: false, reason: 'signature_mismatch' })
 
 export function createVerifier<Key>(backend: CryptoBackend<Key>, options: VerifyOptions): CoreVerifier {
   const scheme: Scheme = schemeFor(options.provider)
@@ -121,7 +133,7 @@ export function createVerifier<Key>(backend: CryptoBackend<Key>, options: Verify
     return { ok: false, reason, skewSeconds: Math.round(nowMs - (signed.timestampMs as number)) / 1000 }
   }
 
-  function verifyNow(headers: HeadersInput, body: Body): VerifyResult | Promise<VerifyResult> {
+  function verifyNow(headers: HeadersInput, body: Body): MaybePromise<ReceivedResult> {
     const check = checkHeaders(headers)
     return check.ok ? verifyBodyNow(check.signed, body) : check
   }
@@ -130,8 +142,8 @@ export function createVerifier<Key>(backend: CryptoBackend<Key>, options: Verify
    * Full verification, synchronous whenever the backend is (node:crypto always is): the receiver
    * answers most deliveries without a promise. Never throws, and a returned promise never rejects.
    */
-  function verifyBodyNow(signed: SignedHeaders, input: Body): VerifyResult | Promise<VerifyResult> {
-    let result: VerifyResult | Promise<VerifyResult>
+  function verifyBodyNow(signed: SignedHeaders, input: Body): MaybePromise<ReceivedResult> {
+    let result: MaybePromise<ReceivedResult>
     try {
       const body = typeof input === 'string' ? input : toUint8Array(input)
       if (body === undefined) return { ok: false, reason: 'invalid_payload' }
@@ -142,7 +154,7 @@ export function createVerifier<Key>(backend: CryptoBackend<Key>, options: Verify
     return isThenable(result) ? Promise.resolve(result).catch(() => UNVERIFIABLE) : result
   }
 
-  function withKeys(ks: Key[], signed: SignedHeaders, body: string | Uint8Array): VerifyResult | Promise<VerifyResult> {
+  function withKeys(ks: Key[], signed: SignedHeaders, body: string | Uint8Array): MaybePromise<ReceivedResult> {
     const match = findMatch(ks, signed, body, 0, 0)
     return isThenable(match) ? match.then((found) => toEvent(ks, signed, body, found)) : toEvent(ks, signed, body, match)
   }
@@ -169,22 +181,24 @@ export function createVerifier<Key>(backend: CryptoBackend<Key>, options: Verify
     return false
   }
 
-  function toEvent(ks: Key[], signed: SignedHeaders, body: string | Uint8Array, match: Match | undefined): VerifyResult | Promise<VerifyResult> {
+  function toEvent(ks: Key[], signed: SignedHeaders, body: string | Uint8Array, match: Match | undefined): MaybePromise<ReceivedResult> {
     if (match === undefined) return { ok: false, reason: 'signature_mismatch' }
-    const payload = parseJson(backend.decode(body))
+    const text = backend.decode(body)
+    const payload = parseJson(text)
     if (payload === MALFORMED) return { ok: false, reason: 'malformed_json' }
-    if (!isPlainObject(payload)) return { ok: false, reason: 'invalid_payload' }
-    const fields = scheme.eventFields(payload, signed)
+    // Authentic JSON that is not an object is still a delivery the sender will not repeat: kept,
+    // untyped, rather than refused for its shape.
+    const fields = isPlainObject(payload) ? scheme.eventFields(payload, signed) : untypedFields(payload, signed)
     if (typeof fields === 'string') return { ok: false, reason: fields }
-    if (fields.id !== undefined) return { ok: true, event: eventOf(fields.id, fields, payload, signed, match) }
+    if (fields.id !== undefined) return { ok: true, event: eventOf(fields.id, fields, payload, signed, match), payloadText: text }
     // The default key identifies the signed bytes: HMAC-SHA256 of the body under the first
     // secret, which verification has usually just computed, hashed once more so the key never
     // reveals a signature (a logged signature could be replayed). Another full pass over the body
     // only when a later secret or the timestamp scheme matched.
     const bodyMac = match.secretIndex === 0 && signed.prefixes[match.prefixIndex] === '' ? match.mac : backend.hmac(ks[0] as Key, '', body)
     const digest = isThenable(bodyMac) ? bodyMac.then((mac) => backend.sha256Hex(mac)) : backend.sha256Hex(bodyMac)
-    if (typeof digest === 'string') return { ok: true, event: eventOf(digest, fields, payload, signed, match) }
-    return Promise.resolve(digest).then((id) => ({ ok: true, event: eventOf(id, fields, payload, signed, match) }))
+    if (typeof digest === 'string') return { ok: true, event: eventOf(digest, fields, payload, signed, match), payloadText: text }
+    return Promise.resolve(digest).then((id) => ({ ok: true, event: eventOf(id, fields, payload, signed, match), payloadText: text }))
   }
 
   function eventOf(id: string, fields: EventFields, payload: unknown, signed: SignedHeaders, match: Match): WebhookEvent {
@@ -205,7 +219,7 @@ export function createVerifier<Key>(backend: CryptoBackend<Key>, options: Verify
     checkHeaders,
     verifyNow,
     verifyBodyNow,
-    verify: (headers, body) => Promise.resolve(verifyNow(headers, body)),
-    verifyBody: (signed, body) => Promise.resolve(verifyBodyNow(signed, body)),
+    verify: async (headers, body) => published(await verifyNow(headers, body)),
+    verifyBody: async (signed, body) => published(await verifyBodyNow(signed, body)),
   }
 }

@@ -1,6 +1,6 @@
 // Finds @OnPocketsflowEvent methods and turns them into the core's `on` / `onEvent`.
 import type { DiscoveryService } from '@nestjs/core'
-import { canonicalPocketsflowType, type EventHandler, type Provider, type WebhookEvent } from '@pocketsflow-webhooks/core'
+import { canonicalPocketsflowType, type EventHandler, type OneOrMany, type Provider } from '@pocketsflow-webhooks/core'
 import { handlerRegistrations } from './on-event.js'
 
 type Wrapper = ReturnType<DiscoveryService['getProviders']>[number]
@@ -89,49 +89,28 @@ export function discoverHandlers(discovery: DiscoveryService, provider: Provider
 }
 
 /**
- * One handler for the core from several: the core takes one function per type and retries it as a
- * whole, so a retry skips the methods that already succeeded for that event (the core's promise:
- * a retry never re-runs a handler that succeeded). Methods run one after the other, in order.
- */
-export function inSequence(handlers: readonly EventHandler[]): EventHandler {
-  if (handlers.length === 1) return handlers[0] as EventHandler
-  const succeeded = new WeakMap<WebhookEvent, Set<number>>()
-  return async (event, ctx) => {
-    const key = event as WebhookEvent
-    let done = succeeded.get(key)
-    if (done === undefined) succeeded.set(key, (done = new Set()))
-    for (let i = 0; i < handlers.length; i++) {
-      if (done.has(i)) continue
-      // The attempt timed out or the receiver is closing: don't start the next method.
-      ctx.signal.throwIfAborted()
-      await (handlers[i] as EventHandler)(event, ctx)
-      done.add(i)
-    }
-  }
-}
-
-/**
  * The core's `on` and `onEvent`: the module options' own handlers first, then the discovered
- * methods. An options key keeps its spelling, so the core still rejects both spellings of one event.
+ * methods, each a handler of its own (the core runs them in order, retries and records each on its
+ * own, in memory and in an inbox). An options key keeps its spelling, so the core still rejects
+ * both spellings of one event.
  */
 export function mergeHandlers(
   provider: Provider,
-  on: Readonly<Record<string, EventHandler | undefined>> | undefined,
-  onEvent: EventHandler | undefined,
+  on: Readonly<Record<string, OneOrMany<EventHandler> | undefined>> | undefined,
+  onEvent: OneOrMany<EventHandler> | undefined,
   found: DiscoveredHandlers,
-): { on: Record<string, EventHandler> | undefined; onEvent: EventHandler | undefined } {
+): { on: Record<string, EventHandler[]> | undefined; onEvent: EventHandler[] | undefined } {
   const canonical = (type: string) => (provider === 'pocketsflow' ? canonicalPocketsflowType(type) : type)
-  const merged: Record<string, EventHandler> = {}
-  for (const [key, handler] of Object.entries(on ?? {})) if (handler !== undefined) merged[key] = handler
+  const list = (value: OneOrMany<EventHandler> | undefined): EventHandler[] => (value === undefined ? [] : Array.isArray(value) ? [...value] : [value as EventHandler])
+  const merged: Record<string, EventHandler[]> = {}
+  for (const [key, handlers] of Object.entries(on ?? {})) if (handlers !== undefined) merged[key] = list(handlers)
   for (const [type, methods] of found.byType) {
-    const own = Object.keys(merged).find((key) => canonical(key) === type)
-    const handlers = methods.map((m) => m.handler)
-    if (own === undefined) merged[type] = inSequence(handlers)
-    else merged[own] = inSequence([merged[own] as EventHandler, ...handlers])
+    const key = Object.keys(merged).find((k) => canonical(k) === type) ?? type
+    merged[key] = [...(merged[key] ?? []), ...methods.map((m) => m.handler)]
   }
-  const catchAll = [...(onEvent ? [onEvent] : []), ...found.catchAll.map((m) => m.handler)]
+  const catchAll = [...list(onEvent), ...found.catchAll.map((m) => m.handler)]
   return {
     on: on === undefined && found.byType.size === 0 ? undefined : merged,
-    onEvent: catchAll.length === 0 ? undefined : inSequence(catchAll),
+    onEvent: catchAll.length === 0 ? undefined : catchAll,
   }
 }

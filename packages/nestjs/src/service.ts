@@ -4,6 +4,7 @@ import {
   createWebhookReceiver,
   type EventHandler,
   type Logger as WebhookLogger,
+  type OneOrMany,
   type Provider,
   type ReceiverResult,
   type WebhookReceiver,
@@ -107,8 +108,8 @@ export class PocketsflowWebhookService implements OnModuleInit, OnModuleDestroy,
     const found = discoverHandlers(this.#discovery, provider)
     const { on, onEvent } = mergeHandlers(
       provider,
-      this.#options.on as Record<string, EventHandler | undefined> | undefined,
-      this.#options.onEvent as EventHandler | undefined,
+      this.#options.on as Record<string, OneOrMany<EventHandler> | undefined> | undefined,
+      this.#options.onEvent as OneOrMany<EventHandler> | undefined,
       found,
     )
     this.#receiver = createWebhookReceiver({ ...this.#receiverOptions(), on, onEvent } as PocketsflowWebhookModuleOptions<Provider>)

@@ -28,10 +28,13 @@ import {
   PocketsflowWebhookService,
   WebhookHandlerError,
   type HandlerContext,
+  type InboxProcessor,
+  type WebhookInbox,
   type PocketsflowEvent,
   type PocketsflowWebhookModuleOptions,
   type WebhookEvent,
 } from '../src/index.js'
+import { parseEvent, serializeEvent } from '@pocketsflow-webhooks/core'
 import { boot, closeAll, PLATFORMS, quiet, SECRET, sign, tick, type Platform } from './helpers.js'
 
 afterEach(closeAll)
@@ -150,6 +153,51 @@ describe('discovery', () => {
     await app.post(await sign())
     await vi.waitFor(() => expect(calls).toEqual(['grant', 'notify attempt 1', 'notify attempt 2']))
     await tick(50)
+    expect(calls).toEqual(['grant', 'notify attempt 1', 'notify attempt 2'])
+  })
+
+  it('with a durable inbox, a retry skips the methods that succeeded (each attempt gets a fresh event object)', async () => {
+    const calls: string[] = []
+    let failures = 1
+    const stored = new Map<string, { text: string; completed: string[] }>()
+    let processor: InboxProcessor | undefined
+    // What the real inboxes do: the event is stored as text, each attempt parses a new object,
+    // and the handlers' successes are recorded by name between attempts.
+    const inbox: WebhookInbox = {
+      record: async (event) => !stored.has(event.id) && Boolean(stored.set(event.id, { text: serializeEvent(event), completed: [] })),
+      start: (p) => void (processor = p),
+      close: async () => {},
+      deadLetters: async () => [],
+      replay: async () => false,
+    }
+
+    @Injectable()
+    class First {
+      @OnPocketsflowEvent('order.completed')
+      async grant() {
+        calls.push('grant')
+      }
+    }
+
+    @Injectable()
+    class Second {
+      @OnPocketsflowEvent('order.completed')
+      async notify(_event: WebhookEvent, ctx: HandlerContext) {
+        calls.push(`notify attempt ${ctx.attempt}`)
+        if (failures-- > 0) throw new Error('mail server down')
+      }
+    }
+
+    @Module({ imports: [forRoot({ inbox, retry: { maxAttempts: 3 } })], providers: [First, Second] })
+    class AppModule {}
+
+    const app = await boot('express', AppModule)
+    expect((await app.post(await sign())).status).toBe(200)
+    const [row] = stored.values()
+    const attempt = (n: number) =>
+      processor?.run({ event: parseEvent(row?.text as string), attempt: n, completed: [...(row?.completed ?? [])], markCompleted: async (name) => void row?.completed.push(name) })
+    expect(await attempt(1)).toMatchObject({ ok: false, final: false })
+    expect(await attempt(2)).toEqual({ ok: true })
     expect(calls).toEqual(['grant', 'notify attempt 1', 'notify attempt 2'])
   })
 

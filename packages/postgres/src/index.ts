@@ -4,6 +4,7 @@ import {
   parseEvent,
   serializeEvent,
   WebhookReceiverClosedError,
+  type ClaimResult,
   type DeadLetter,
   type InboxOutcome,
   type InboxProcessor,
@@ -15,8 +16,11 @@ import pg from 'pg'
 import type { Pool, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg'
 
 export const DEFAULT_TABLE = 'pocketsflow_webhook_inbox'
-/** How long a finished event's id keeps deduplicating redeliveries (7 days). */
-export const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000
+/**
+ * How long a finished event's id keeps deduplicating redeliveries (30 days): a body captured once
+ * and replayed later, with a fresh unsigned timestamp, must not run again.
+ */
+export const DEFAULT_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
 export const DEFAULT_CONCURRENCY = 10
 export const DEFAULT_POLL_INTERVAL_MS = 1000
 /** Added to the handler time limit to size the default lease: a handler that hits its limit still ends inside its lease. */
@@ -43,7 +47,7 @@ export interface PostgresInboxOptions {
   /** Schema of the table (default: the connection's search_path, usually `public`). */
   schema?: string
   /**
-   * How long a processed event's row is kept, deduplicating redeliveries of its id (default 7 days).
+   * How long a processed event's row is kept, deduplicating redeliveries of its id (default 30 days).
    * Workers delete older ones in small batches. Dead letters are kept until replayed.
    */
   retentionMs?: number
@@ -158,6 +162,14 @@ const noop = () => {}
 function message(error: unknown): string {
   // PostgreSQL text cannot hold NUL: one in an error message would make the outcome's write fail.
   return describeThrown(error).replace(/\u0000/g, '')
+}
+
+/**
+ * A value for a text column, which cannot hold NUL: an event type from a signed body may. The
+ * column is for listing; the event itself is stored whole (JSON escapes it) in `event`.
+ */
+function textColumn(value: string): string {
+  return value.includes('\u0000') ? value.replace(/\u0000/g, '\ufffd') : value
 }
 
 function sleep(ms: number): Promise<void> {
@@ -283,19 +295,23 @@ export function postgresInbox(options: PostgresInboxOptions): PostgresInbox {
 
   // --- recording -----------------------------------------------------------------------------
 
+  // The first type comes from the snapshot before the insert: the type a duplicate was first
+  // recorded under (NULL for a new row).
   const recordSql = `WITH recorded AS (
   INSERT INTO ${t} AS inbox (id, type, event) VALUES ($1, $2, $3)
   ON CONFLICT (id) DO UPDATE
     SET status = 'pending', attempts = 0, run_at = now(), locked_until = NULL, finished_at = NULL, updated_at = now()
-    -- the sender re-sent an event we gave up on: it is processed again rather than acknowledged as a duplicate
+    -- the sender re-sent an event we gave up on: it is processed again rather than acknowledged as a
+    -- duplicate, and the handlers that succeeded before (completed_handlers) are not run again
     WHERE inbox.status = 'dead'
   RETURNING 1
-)
-SELECT pg_notify($4, '') FROM recorded`
+), notified AS (SELECT pg_notify($4, '') FROM recorded)
+SELECT (SELECT count(*) FROM notified)::int AS recorded, (SELECT type FROM ${t} WHERE id = $1) AS first_type`
 
-  async function record(event: WebhookEvent): Promise<boolean> {
+  async function record(event: WebhookEvent): Promise<ClaimResult> {
     if (closing) throw new Error('pocketsflow-webhooks: the postgres inbox is closed')
     const text = serializeEvent(event)
+    const type = textColumn(event.type)
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`pocketsflow-webhooks: PostgreSQL did not store the event within ${RECORD_TIMEOUT_MS} ms`)), RECORD_TIMEOUT_MS)
@@ -304,10 +320,14 @@ SELECT pg_notify($4, '') FROM recorded`
       // One overall limit over connect + create + insert: the receiver must answer within its own.
       const work = (async () => {
         await ensureTable()
-        const result = await query(recordSql, [event.id, event.type, text, n.channel], RECORD_TIMEOUT_MS)
+        const result = await query<{ recorded: number; first_type: string | null }>(recordSql, [event.id, type, text, n.channel], RECORD_TIMEOUT_MS)
         // Stored, so PostgreSQL is back: don't let the workers sleep out their backoff.
         if (failures > 0 || (processor && !listener)) kick()
-        return result.rowCount === 1
+        const row = result.rows[0]
+        if (row?.recorded === 1) return true
+        const firstType = row?.first_type
+        if (typeof firstType !== 'string') return false
+        return { firstType: firstType === type ? event.type : firstType }
       })()
       work.catch(noop) // it may settle after the deadline won
       return await Promise.race([work, deadline])
@@ -653,8 +673,8 @@ SELECT pg_notify($4, '') FROM recorded`
       const requested = Math.floor(opts?.limit ?? 100)
       const limit = Number.isFinite(requested) ? Math.max(1, requested) : 100
       await ensureTable()
-      const result = await query<{ id: string; type: string; attempts: number; last_error: string | null; finished_at: Date; event: string }>(
-        `SELECT id, type, attempts, last_error, finished_at, event FROM ${t} WHERE status = 'dead' ORDER BY finished_at DESC, id LIMIT $1`,
+      const result = await query<{ id: string; attempts: number; last_error: string | null; finished_at: Date; event: string; completed_handlers: string[] }>(
+        `SELECT id, attempts, last_error, finished_at, event, completed_handlers FROM ${t} WHERE status = 'dead' ORDER BY finished_at DESC, id LIMIT $1`,
         [limit],
       )
       const letters: DeadLetter[] = []
@@ -665,7 +685,15 @@ SELECT pg_notify($4, '') FROM recorded`
         } catch {
           continue // a row edited by hand into something unreadable: visible in SQL, not here
         }
-        letters.push({ id: r.id, type: r.type, attempts: r.attempts, lastError: r.last_error ?? undefined, failedAt: r.finished_at, event })
+        letters.push({
+          id: r.id,
+          type: event.type,
+          attempts: r.attempts,
+          lastError: r.last_error ?? undefined,
+          failedAt: r.finished_at,
+          event,
+          completedHandlers: r.completed_handlers,
+        })
       }
       return letters
     },

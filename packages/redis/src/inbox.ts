@@ -5,6 +5,7 @@ import {
   resolveLogger,
   serializeEvent,
   WebhookReceiverClosedError,
+  type ClaimResult,
   type DeadLetter,
   type InboxOutcome,
   type InboxProcessor,
@@ -29,7 +30,11 @@ export interface BullmqInboxOptions {
   queueName?: string
   /** BullMQ key prefix (default BullMQ's, `bull`). Every key this inbox writes starts with it. */
   prefix?: string
-  /** How long an event id is remembered after it was recorded: re-sends within it are duplicates (default 7 days). */
+  /**
+   * How long an event id is remembered after it was recorded: re-sends within it are duplicates
+   * (default 30 days: a body captured and replayed later, with a fresh unsigned timestamp, must
+   * not run again under a type of the replayer's choice).
+   */
   retentionMs?: number
   /** Events one process handles at the same time (default 10). */
   concurrency?: number
@@ -62,6 +67,8 @@ interface StoredDeadLetter {
   attempts: number
   lastError: string | undefined
   failedAt: number
+  /** Handlers that had succeeded: a replay, or a re-send, does not run them again. */
+  completed?: string[]
 }
 
 /** BullMQ gives up after this many failures; our own attempt count decides long before. */
@@ -162,17 +169,20 @@ class BullmqInbox implements WebhookInbox {
     this.#deadLetterIndexKey = this.#queue.toKey('dead-letters:by-time')
   }
 
-  async record(event: WebhookEvent): Promise<boolean> {
+  async record(event: WebhookEvent): Promise<ClaimResult> {
     if (this.#closing) throw new Error('bullmqInbox: closed')
     await usable(this.#client)
-    const jobId = newJobId(event.id)
+    const jobId = newJobId(event.id, event.type)
     // One BullMQ script does both the "seen" check and the insert (its deduplication key, kept for
     // the retention even after the job is gone): the event is either stored and claimed, or
     // neither. A two-step claim-then-add could leave a claim without a job after a dropped
-    // connection, and the re-send would then be answered "duplicate" and lost.
+    // connection, and the re-send would then be answered "duplicate" and lost. The script is
+    // idempotent for its own job id: re-sent by the client after a lost reply, it still wins.
     const job = await this.#queue.add(event.type, { event: serializeEvent(event) }, this.#jobOptions(jobId, event.id))
-    // A duplicate comes back as the job already holding the id, not the one we asked for.
-    return job.id === jobId
+    // A duplicate comes back as the job id that holds the event id, which names its first type.
+    if (job.id === jobId) return true
+    const firstType = typeOfJobId(job.id)
+    return firstType === undefined ? false : { firstType }
   }
 
   start(processor: InboxProcessor): void {
@@ -235,7 +245,15 @@ class BullmqInbox implements WebhookInbox {
       if (raw === null || raw === undefined) return
       try {
         const letter = JSON.parse(raw) as StoredDeadLetter
-        letters.push({ id, type: letter.type, attempts: letter.attempts, lastError: letter.lastError, failedAt: new Date(letter.failedAt), event: parseEvent(letter.event) })
+        letters.push({
+          id,
+          type: letter.type,
+          attempts: letter.attempts,
+          lastError: letter.lastError,
+          failedAt: new Date(letter.failedAt),
+          event: parseEvent(letter.event),
+          completedHandlers: letter.completed ?? [],
+        })
       } catch (error) {
         this.#logger.warn({ err: error, eventId: id }, 'unreadable dead letter skipped')
       }
@@ -249,11 +267,13 @@ class BullmqInbox implements WebhookInbox {
     const raw = await this.#client.hget(this.#deadLettersKey, id)
     if (raw === null) return false
     const letter = JSON.parse(raw) as StoredDeadLetter
-    const jobId = newJobId(id)
-    // A new job, attempts from 1, and the seen claim back in place. If a re-send of the event was
-    // recorded since (and is queued or done within the retention), the deduplication refuses this
-    // one: the event is not run twice, and the dead letter is settled all the same.
-    const job = await this.#queue.add(letter.type, { event: letter.event }, this.#jobOptions(jobId, id))
+    const jobId = newJobId(id, letter.type)
+    // A new job, attempts from 1, the handlers that succeeded before skipped, and the seen claim
+    // back in place. If a re-send of the event was recorded since (and is queued or done within
+    // the retention), the deduplication refuses this one: the event is not run twice, and the dead
+    // letter is settled all the same.
+    const data: JobData = { event: letter.event, ...(letter.completed ? { completed: letter.completed } : {}) }
+    const job = await this.#queue.add(letter.type, data, this.#jobOptions(jobId, id))
     if (job.id !== jobId) this.#logger.info({ eventId: id }, 'dead letter not queued again: a re-send of the event was recorded since')
     await this.#client.eval(REMOVE_DEAD_LETTER_IF_SAME, 2, this.#deadLettersKey, this.#deadLetterIndexKey, id, raw)
     return true
@@ -300,6 +320,9 @@ class BullmqInbox implements WebhookInbox {
       const report = reported ? undefined : () => processor.deadLettered(event, processor.maxAttempts, new Error(lastError))
       await this.#deadLetterOrRetry(job, event, processor.maxAttempts, lastError, report)
     }
+
+    // A re-send of a dead letter is a new job: the handlers that succeeded before are in its letter.
+    if (job.data.completed === undefined) await this.#carryOverCompleted(job, event)
 
     const running: RunningAttempt = { controller: new AbortController() }
     this.#running.set(jobId, running)
@@ -349,9 +372,23 @@ class BullmqInbox implements WebhookInbox {
     throw Object.assign(new Error(message), { retryInMs: outcome.retryInMs })
   }
 
+  /** Takes the completed handlers of the event's dead letter, if it has one, into a job that has none yet. */
+  async #carryOverCompleted(job: Job<JobData>, event: WebhookEvent): Promise<void> {
+    const raw = await this.#client.hget(this.#deadLettersKey, event.id)
+    let completed: string[] = []
+    if (raw !== null) {
+      try {
+        completed = (JSON.parse(raw) as StoredDeadLetter).completed ?? []
+      } catch (error) {
+        this.#logger.warn({ err: error, eventId: event.id }, 'unreadable dead letter: its handlers run again')
+      }
+    }
+    await job.updateData({ ...job.data, completed })
+  }
+
   /** Writes the dead letter and fails the job for good; if Redis refused, the job comes back to try again. */
   async #deadLetterOrRetry(job: Job<JobData>, event: WebhookEvent, attempts: number, lastError: string, written?: () => void): Promise<never> {
-    const letter: StoredDeadLetter = { event: job.data.event, type: event.type, attempts, lastError, failedAt: Date.now() }
+    const letter: StoredDeadLetter = { event: job.data.event, type: event.type, attempts, lastError, failedAt: Date.now(), completed: job.data.completed ?? [] }
     const dedupeKey = `${this.#queue.keys['de']}:${job.deduplicationId ?? event.id}`
     try {
       await this.#client.eval(WRITE_DEAD_LETTER, 3, this.#deadLettersKey, this.#deadLetterIndexKey, dedupeKey, event.id, JSON.stringify(letter), letter.failedAt, job.id as string)
@@ -429,10 +466,23 @@ class BullmqInbox implements WebhookInbox {
 /**
  * A job id unique to this recording. Event ids are not used as is: BullMQ refuses ":" in custom
  * ids (and integers), and a dead-lettered event recorded again must get a new job even while the
- * old one is still being removed; duplicates are caught by the deduplication key instead.
+ * old one is still being removed; duplicates are caught by the deduplication key instead, which
+ * holds this id for the retention: it carries the event type, so that a duplicate can be told
+ * what type the event was first recorded under. `|` never appears in an encoded component.
  */
-function newJobId(eventId: string): string {
-  return `${encodeURIComponent(eventId)}.${randomUUID()}`
+function newJobId(eventId: string, type: string): string {
+  return `${encodeURIComponent(eventId)}|${encodeURIComponent(type)}|${randomUUID()}`
+}
+
+/** The type a job id names (ids written before types were kept name none). */
+function typeOfJobId(jobId: string | undefined): string | undefined {
+  const parts = jobId?.split('|')
+  if (parts?.length !== 3) return undefined
+  try {
+    return decodeURIComponent(parts[1] as string)
+  } catch {
+    return undefined
+  }
 }
 
 function retryDelayOf(error: Error | undefined): number {

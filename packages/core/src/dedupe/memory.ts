@@ -1,4 +1,4 @@
-import type { DedupeStore } from './store.js'
+import type { ClaimResult, DedupeStore } from './store.js'
 
 export interface MemoryDedupeStoreOptions {
   /**
@@ -22,6 +22,11 @@ export const DEFAULT_DEDUPE_MAX_ENTRIES = 50_000
 
 /** The smallest ring: a store starts with this and grows with the keys it holds. */
 const MIN_CAPACITY = 16
+/**
+ * Event types remembered by number (a key's first type is one small integer beside it, not a string
+ * per key). Senders have a few dozen types; past this many, further types are not remembered.
+ */
+const MAX_TYPES = 1024
 
 /**
  * A 32-bit hash of a key (FNV-1a over its UTF-16 code units, then murmur3's finaliser, so that the
@@ -66,6 +71,10 @@ export class MemoryDedupeStore implements DedupeStore {
   /** Each ring position's expiry time (epoch ms) and hash. */
   #expiries = new Float64Array(0)
   #hashes = new Int32Array(0)
+  /** Each ring position's first type: an index into #typeNames plus one, 0 when not known. */
+  #typeCodes = new Uint16Array(0)
+  readonly #typeNames: string[] = []
+  readonly #typeCodeOf = new Map<string, number>()
   /** Ring position of the oldest key (never a gap while the store holds any). */
   #head = 0
   /** Ring positions in use from #head, gaps included. */
@@ -99,12 +108,16 @@ export class MemoryDedupeStore implements DedupeStore {
     return this.#size
   }
 
-  claim(key: string): boolean {
+  claim(key: string, type?: string): ClaimResult {
     const now = this.#now()
     if (now >= this.#frontExpiresAt) this.#dropExpired(now)
     const hash = this.#hash(key)
-    if (this.#livePosition(key, hash, now) >= 0) return false
-    this.#append(key, hash, now + this.#ttlMs)
+    const position = this.#livePosition(key, hash, now)
+    if (position >= 0) {
+      const code = this.#typeCodes[position] as number
+      return code === 0 ? false : { firstType: this.#typeNames[code - 1] as string }
+    }
+    this.#append(key, hash, now + this.#ttlMs, type === undefined ? 0 : this.#typeCode(type))
     return true
   }
 
@@ -115,12 +128,22 @@ export class MemoryDedupeStore implements DedupeStore {
     const hash = this.#hash(key)
     const position = this.#livePosition(key, hash, now)
     if (position >= 0) this.#expiries[position] = now + this.#ttlMs
-    else this.#append(key, hash, now + this.#ttlMs)
+    else this.#append(key, hash, now + this.#ttlMs, 0)
   }
 
   release(key: string): void {
     const slot = this.#find(key, this.#hash(key))
     if (slot >= 0) this.#remove(slot)
+  }
+
+  #typeCode(type: string): number {
+    let code = this.#typeCodeOf.get(type)
+    if (code === undefined) {
+      if (this.#typeNames.length === MAX_TYPES) return 0
+      code = this.#typeNames.push(type)
+      this.#typeCodeOf.set(type, code)
+    }
+    return code
   }
 
   /**
@@ -166,7 +189,7 @@ export class MemoryDedupeStore implements DedupeStore {
     return slot
   }
 
-  #append(key: string, hash: number, expiresAt: number): void {
+  #append(key: string, hash: number, expiresAt: number, typeCode: number): void {
     // Evicting leaves frontExpiresAt as it is: it came from the evicted key or one claimed before
     // it, and the keys behind were claimed later, so they expire no sooner (as nearly as ever).
     if (this.#size === this.#maxEntries) this.#remove(this.#slotAt(this.#head))
@@ -176,6 +199,7 @@ export class MemoryDedupeStore implements DedupeStore {
     this.#keys[position] = key
     this.#expiries[position] = expiresAt
     this.#hashes[position] = hash
+    this.#typeCodes[position] = typeCode
     this.#length++
     this.#size++
     this.#index(position, hash)
@@ -235,6 +259,7 @@ export class MemoryDedupeStore implements DedupeStore {
     const keys = new Array<string | undefined>(capacity).fill(undefined)
     const expiries = new Float64Array(capacity)
     const hashes = new Int32Array(capacity)
+    const typeCodes = new Uint16Array(capacity)
     let held = 0
     for (let i = 0, position = this.#head; i < this.#length; i++) {
       const key = this.#keys[position]
@@ -242,6 +267,7 @@ export class MemoryDedupeStore implements DedupeStore {
         keys[held] = key
         expiries[held] = this.#expiries[position] as number
         hashes[held] = this.#hashes[position] as number
+        typeCodes[held] = this.#typeCodes[position] as number
         held++
       }
       position = position + 1 === this.#keys.length ? 0 : position + 1
@@ -255,6 +281,7 @@ export class MemoryDedupeStore implements DedupeStore {
     this.#keys = keys
     this.#expiries = expiries
     this.#hashes = hashes
+    this.#typeCodes = typeCodes
     this.#head = 0
     this.#length = held
     for (let position = 0; position < held; position++) this.#index(position, hashes[position] as number)

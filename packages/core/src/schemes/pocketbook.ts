@@ -1,4 +1,5 @@
 import { decodeHex, encodeHex, utf8 } from '../encoding.js'
+import { UNTYPED } from '../event.js'
 import { DUPLICATE, readHeader } from '../headers.js'
 import { isPlainObject } from '../json.js'
 import { parseTimestamp } from '../timestamp.js'
@@ -44,12 +45,13 @@ export const pocketbookScheme: Scheme = {
 
   eventFields(payload) {
     const type = payload['type']
-    if (typeof type !== 'string' || type === '') return 'missing_event_type'
+    const typed = typeof type === 'string' && type !== ''
     const id = payload['id']
     return {
-      type,
-      deliveredType: type,
-      data: isPlainObject(payload['data']) ? payload['data'] : {},
+      // Authentic but untyped: acknowledged and handed to onEvent, never refused for its shape.
+      type: typed ? type : UNTYPED,
+      deliveredType: typed ? type : '',
+      data: !typed ? payload : isPlainObject(payload['data']) ? payload['data'] : {},
       id: typeof id === 'string' && id !== '' ? id : undefined,
     }
   },

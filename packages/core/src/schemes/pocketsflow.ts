@@ -1,5 +1,6 @@
 import { canonicalPocketsflowType } from '../events/pocketsflow.js'
 import { decodeHex, encodeHex, utf8 } from '../encoding.js'
+import { UNTYPED } from '../event.js'
 import { DUPLICATE, readHeader } from '../headers.js'
 import { parseTimestamp } from '../timestamp.js'
 import type { Scheme } from './scheme.js'
@@ -49,7 +50,8 @@ export const pocketsflowScheme: Scheme = {
   eventFields(payload, headers) {
     const bodyType = typeof payload['event'] === 'string' && payload['event'] !== '' ? payload['event'] : undefined
     const delivered = bodyType ?? headers.type
-    if (delivered === undefined) return 'missing_event_type'
+    // Authentic but untyped: acknowledged and handed to onEvent, never refused for its shape.
+    if (delivered === undefined) return { type: UNTYPED, deliveredType: '', data: payload, id: undefined }
     const type = canonicalPocketsflowType(delivered)
     // The header is not signed: a body that names another event means someone edited the header.
     if (bodyType !== undefined && headers.type !== undefined && type !== canonicalPocketsflowType(headers.type)) {

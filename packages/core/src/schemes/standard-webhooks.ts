@@ -1,4 +1,5 @@
 import { decodeBase64, decodeBase64Lenient, encodeBase64 } from '../encoding.js'
+import { UNTYPED } from '../event.js'
 import { DUPLICATE, readHeader } from '../headers.js'
 import { isPlainObject } from '../json.js'
 import { parseTimestamp } from '../timestamp.js'
@@ -51,11 +52,12 @@ export const standardWebhooksScheme: Scheme = {
 
   eventFields(payload, headers) {
     const type = payload['type']
-    if (typeof type !== 'string' || type === '') return 'missing_event_type'
+    const typed = typeof type === 'string' && type !== ''
     return {
-      type,
-      deliveredType: type,
-      data: isPlainObject(payload['data']) ? payload['data'] : payload,
+      // Authentic but untyped (the spec's own test vector has no type): handed to onEvent.
+      type: typed ? type : UNTYPED,
+      deliveredType: typed ? type : '',
+      data: typed && isPlainObject(payload['data']) ? payload['data'] : payload,
       id: headers.id,
     }
   },

@@ -1,0 +1,78 @@
+import type { EventHandler } from './dispatch.js'
+import { canonicalPocketsflowType, isPocketsflowEventType } from './events/pocketsflow.js'
+import { isPocketbookEventType } from './events/pocketbook.js'
+import type { Logger, Provider } from './types.js'
+
+/**
+ * One handler of an event, under the name its completion is recorded by: the event type for the
+ * first handler of a type (`order.completed`), then `order.completed#2`, `#3`…; `onEvent`,
+ * `onEvent#2`… for the catch-alls. Names are positions, so that a web process and a worker built
+ * from the same options agree on them: appending a handler is safe while events are being retried,
+ * reordering or removing one is not (a retry could skip or repeat the one that moved).
+ */
+export interface NamedHandler {
+  readonly name: string
+  readonly run: EventHandler
+}
+
+/** The handlers of every event type, in the order they run: the typed ones, then the catch-alls. */
+export interface HandlerTable {
+  /** Never empty for a type that has handlers; the same array every time. */
+  forType(type: string): readonly NamedHandler[]
+  /** How many handlers there are in all: 0 means this process only records. */
+  readonly count: number
+}
+
+/** `on` values and `onEvent`: a function, or an array of them. */
+export type OneOrMany<T> = T | readonly T[]
+
+export function buildHandlerTable(
+  provider: Provider,
+  on: Readonly<Record<string, unknown>> | undefined,
+  onEvent: unknown,
+  logger: Logger,
+): HandlerTable {
+  if (on !== undefined && (on === null || typeof on !== 'object' || Array.isArray(on))) {
+    throw new TypeError('pocketsflow-webhooks: "on" must be an object of handlers per event type')
+  }
+  const catchAll = named('onEvent', onEvent, '"onEvent"')
+  const byType = new Map<string, readonly NamedHandler[]>()
+  const registeredAs = new Map<string, string>()
+  let count = catchAll.length
+  for (const key of Object.keys(on ?? {})) {
+    const type = provider === 'pocketsflow' ? canonicalPocketsflowType(key) : key
+    const typed = named(type, (on as Record<string, unknown>)[key], `on[${JSON.stringify(key)}]`)
+    if (typed.length === 0) continue
+    const other = registeredAs.get(type)
+    if (other !== undefined) {
+      throw new TypeError(
+        `pocketsflow-webhooks: on[${JSON.stringify(other)}] and on[${JSON.stringify(key)}] are the same event (${type}); give one key an array of handlers`,
+      )
+    }
+    registeredAs.set(type, key)
+    byType.set(type, [...typed, ...catchAll])
+    count += typed.length
+    const known = provider === 'pocketsflow' ? isPocketsflowEventType(type) : provider === 'pocketbook' ? isPocketbookEventType(type) : true
+    if (!known) {
+      logger.warn({ type: key }, `on[${JSON.stringify(key)}] is not a known ${provider} event type; it runs only if one arrives with exactly that type`)
+    }
+  }
+  return {
+    forType: (type) => byType.get(type) ?? catchAll,
+    count,
+  }
+}
+
+/** A handler or a list of them, validated and named; `undefined` entries stand for none. */
+function named(base: string, value: unknown, where: string): NamedHandler[] {
+  if (value === undefined) return []
+  const list: readonly unknown[] = Array.isArray(value) ? value : [value]
+  const handlers: NamedHandler[] = []
+  list.forEach((run, i) => {
+    if (typeof run !== 'function') {
+      throw new TypeError(`pocketsflow-webhooks: ${where}${Array.isArray(value) ? `[${i}]` : ''} must be a function${Array.isArray(value) ? '' : ' or an array of functions'}`)
+    }
+    handlers.push({ name: handlers.length === 0 ? base : `${base}#${handlers.length + 1}`, run: run as EventHandler })
+  })
+  return handlers
+}

@@ -1,0 +1,212 @@
+// The exactly-once contract every durable inbox honours, run by each engine's own test file against
+// its real server, through a real HTTP receiver (Express): a handler that succeeded never runs again
+// (after a retry, a replay or a re-send of a dead letter), several handlers per type are recorded on
+// their own, attempts never overlap, and authentic deliveries are stored whatever their shape.
+import { describe, expect, it, vi } from 'vitest'
+import {
+  signWebhook,
+  startInboxWorker,
+  type HandlerContext,
+  type Provider,
+  type WebhookEvent,
+  type WebhookInbox,
+  type WebhookReceiver,
+  type WebhookReceiverOptions,
+} from '@pocketsflow-webhooks/core'
+import { signedRequest } from '@pocketsflow-webhooks/core/testing'
+
+export interface ContractApp {
+  readonly url: string
+  readonly webhook: { readonly receiver: WebhookReceiver }
+}
+
+export interface InboxEngine {
+  /** A fresh inbox (own queue or table, removed after the test), polling or retrying quickly. */
+  inbox(label: string): WebhookInbox
+  /** Another inbox on the same queue or table, for a worker process of its own (closed after the test). */
+  twin(inbox: WebhookInbox): WebhookInbox
+  /** An Express app with the adapter and these options, closed after the test. */
+  start(options: Partial<WebhookReceiverOptions<Provider>> & { secret: string }): Promise<ContractApp>
+}
+
+const SECRET = 'whsec_inbox_contract_secret'
+const quick = { minDelayMs: 10, maxDelayMs: 20, jitter: false }
+const quiet = { debug() {}, info() {}, warn() {}, error() {} }
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+async function post(url: string, req: { headers: Record<string, string>; body: string }) {
+  const res = await fetch(url, { method: 'POST', headers: req.headers, body: req.body })
+  return { status: res.status, body: (await res.json()) as unknown }
+}
+
+export function describeInboxContract(name: string, engine: InboxEngine): void {
+  describe(`${name}: exactly once`, () => {
+    it('a handler that succeeded is not run again when another handler of the event is retried', async () => {
+      const runs = { typed: 0, onEvent: 0 }
+      const app = await engine.start({
+        secret: SECRET,
+        logger: quiet,
+        retry: { ...quick, maxAttempts: 3 },
+        inbox: engine.inbox('retry_skips'),
+        on: {
+          'order.completed': () => {
+            if (++runs.typed < 3) throw new Error('fulfilment down')
+          },
+        },
+        onEvent: () => void runs.onEvent++,
+      })
+      expect((await post(app.url, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
+      await vi.waitFor(() => expect(runs.typed).toBe(3), { timeout: 10_000 })
+      await sleep(200)
+      expect(runs).toEqual({ typed: 3, onEvent: 1 })
+      expect(await app.webhook.receiver.deadLetters()).toEqual([])
+    })
+
+    it('a replay, and a re-send, of a dead letter run only the handlers that failed', async () => {
+      const runs = { grant: 0, email: 0 }
+      let emailWorks = false
+      const app = await engine.start({
+        secret: SECRET,
+        logger: quiet,
+        retry: { ...quick, maxAttempts: 2 },
+        inbox: engine.inbox('replay_skips'),
+        on: {
+          'order.completed': [
+            () => void runs.grant++,
+            () => {
+              runs.email++
+              if (!emailWorks) throw new Error('smtp down')
+            },
+          ],
+        },
+      })
+      const receiver = app.webhook.receiver
+      const first = await signedRequest({ secret: SECRET, type: 'order.completed' })
+      const second = await signedRequest({ secret: SECRET, type: 'order.completed' })
+      for (const req of [first, second]) expect((await post(app.url, req)).status).toBe(200)
+      await vi.waitFor(async () => expect(await receiver.deadLetters()).toHaveLength(2), { timeout: 10_000 })
+      expect(runs).toEqual({ grant: 2, email: 4 })
+      const letters = await receiver.deadLetters()
+      expect(letters.map((l) => l.completedHandlers)).toEqual([['order.completed'], ['order.completed']])
+
+      emailWorks = true
+      // One is replayed, the other re-sent by the sender (the same signed bytes).
+      const replayed = letters.find((l) => l.event.data !== null && JSON.stringify(l.event.payload) === JSON.stringify(JSON.parse(first.body)))
+      expect(await receiver.replay(replayed?.id as string)).toBe(true)
+      expect((await post(app.url, second)).body).toEqual({ received: true })
+      await vi.waitFor(() => expect(runs.email).toBe(6), { timeout: 10_000 })
+      await vi.waitFor(async () => expect(await receiver.deadLetters()).toEqual([]), { timeout: 10_000 })
+      await sleep(200)
+      expect(runs).toEqual({ grant: 2, email: 6 })
+      // Done now: the same bytes again are a duplicate.
+      expect((await post(app.url, second)).body).toEqual({ received: true, duplicate: true })
+    })
+
+    it('two attempts of a handler never overlap, even when it ignores its signal past the time limit', async () => {
+      let running = 0
+      let most = 0
+      let calls = 0
+      const app = await engine.start({
+        secret: SECRET,
+        logger: quiet,
+        handlerTimeoutMs: 50,
+        retry: { ...quick, maxAttempts: 3 },
+        inbox: engine.inbox('no_overlap'),
+        on: {
+          'order.completed': async (_event: WebhookEvent, ctx: HandlerContext) => {
+            calls++
+            running++
+            most = Math.max(most, running)
+            await sleep(400) // ignores ctx.signal
+            running--
+            expect(ctx.signal.aborted).toBe(true)
+          },
+        },
+      })
+      expect((await post(app.url, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
+      await vi.waitFor(() => expect(calls).toBe(1), { timeout: 10_000 })
+      await sleep(1000)
+      expect({ calls, most }).toEqual({ calls: 1, most: 1 })
+      expect(await app.webhook.receiver.deadLetters()).toEqual([])
+    })
+
+    it('stores authentic deliveries whatever their shape: untyped, nested 100,000 levels deep', async () => {
+      const seen: { type: string; depth: number }[] = []
+      const app = await engine.start({
+        secret: SECRET,
+        logger: quiet,
+        inbox: engine.inbox('shapes'),
+        onEvent: (event) => {
+          let depth = 0
+          const nested = event.type === 'unknown' ? event.data : (event.data as { items?: unknown }).items
+          for (let node = nested; Array.isArray(node); node = node[0]) depth++
+          seen.push({ type: event.type, depth })
+        },
+      })
+      const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`
+      // Typed, the nesting inside a field (re-serializing it overflowed the stack: 503 on every try).
+      const typed = `{"event":"order.completed","items":${deep}}`
+      expect((await post(app.url, await signedRequest({ secret: SECRET, type: 'order.completed', body: typed }))).status).toBe(200)
+      await vi.waitFor(() => expect(seen).toHaveLength(1), { timeout: 10_000 })
+      // Untyped: no type header, and the body itself is the nesting.
+      const untyped = await signedRequest({ secret: SECRET, type: 'order.completed', body: deep })
+      const headers = { ...untyped.headers }
+      delete headers['X-Pocketsflow-Event']
+      expect((await post(app.url, { headers, body: deep })).status).toBe(200)
+      await vi.waitFor(() => expect(seen).toHaveLength(2), { timeout: 10_000 })
+      expect(seen).toEqual([
+        { type: 'order.completed', depth: 100_000 },
+        { type: 'unknown', depth: 100_000 },
+      ])
+    })
+
+    it('stores an event whose id no column or job id could hold (Pocketbook id with U+0000)', async () => {
+      const seen: string[] = []
+      const app = await engine.start({
+        secret: SECRET,
+        provider: 'pocketbook',
+        logger: quiet,
+        inbox: engine.inbox('nul_id'),
+        onEvent: (event) => void seen.push((event.payload as { id: string }).id),
+      })
+      const body = JSON.stringify({ id: 'evt_\u0000_nul', type: 'voucher.minted\u0000', created: 1, data: {} })
+      const req = { headers: await signWebhook({ provider: 'pocketbook', secret: SECRET, body }), body }
+      expect((await post(app.url, req)).status).toBe(200)
+      expect((await post(app.url, req)).body).toEqual({ received: true, duplicate: true })
+      await vi.waitFor(() => expect(seen).toEqual(['evt_\u0000_nul']), { timeout: 10_000 })
+    })
+
+    it('tells a duplicate under another type from a plain one (the type header is not signed)', async () => {
+      const duplicates: [string, string | undefined][] = []
+      const app = await engine.start({
+        secret: SECRET,
+        logger: quiet,
+        inbox: engine.inbox('dup_type'),
+        hooks: { duplicate: (event, info) => void duplicates.push([event.type, info.firstType]) },
+      })
+      const body = JSON.stringify({ customer: { email: 'a@example.com' }, n: Math.random() })
+      const as = async (type: string) => ({ headers: await signWebhook({ secret: SECRET, body, type }), body })
+      expect((await post(app.url, await as('order.completed'))).status).toBe(200)
+      expect((await post(app.url, await as('order.completed'))).body).toEqual({ received: true, duplicate: true })
+      expect((await post(app.url, await as('order.refunded'))).body).toEqual({ received: true, duplicate: true })
+      expect(duplicates).toEqual([
+        ['order.completed', 'order.completed'],
+        ['order.refunded', 'order.completed'],
+      ])
+    })
+
+    it('a web process whose handlers are all undefined only records: the worker gets every event', async () => {
+      const inbox = engine.inbox('records_only')
+      const handled: string[] = []
+      const web = await engine.start({ secret: SECRET, logger: quiet, inbox, on: { 'order.completed': undefined }, onEvent: undefined })
+      const worker = startInboxWorker({ inbox: engine.twin(inbox), logger: quiet, onEvent: (event) => void handled.push(event.id) })
+      try {
+        for (let i = 0; i < 20; i++) expect((await post(web.url, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
+        await vi.waitFor(() => expect(handled).toHaveLength(20), { timeout: 15_000 })
+        expect(new Set(handled).size).toBe(20)
+      } finally {
+        await worker.close({ timeoutMs: 1000 })
+      }
+    })
+  })
+}
