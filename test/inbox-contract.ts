@@ -176,6 +176,78 @@ export function describeInboxContract(name: string, engine: InboxEngine): void {
       await vi.waitFor(() => expect(seen).toEqual(['evt_\u0000_nul']), { timeout: 10_000 })
     })
 
+    it('stores an event whose type no key could hold (an unpaired surrogate), and tells its duplicate apart from another type', async () => {
+      const seen: string[] = []
+      const duplicates: (string | undefined)[] = []
+      const app = await engine.start({
+        secret: SECRET,
+        logger: quiet,
+        inbox: engine.inbox('surrogate_type'),
+        onEvent: (event) => void seen.push(event.type),
+        hooks: { duplicate: (_event, info) => void duplicates.push(info.firstType) },
+      })
+      const body = JSON.stringify({ event: 'order.completed\ud800', n: Math.random() })
+      const req = { headers: await signWebhook({ secret: SECRET, body }), body }
+      expect((await post(app.url, req)).status).toBe(200)
+      expect((await post(app.url, req)).body).toEqual({ received: true, duplicate: true })
+      expect(duplicates).toEqual(['order.completed\ud800'])
+      await vi.waitFor(() => expect(seen).toEqual(['order.completed\ud800']), { timeout: 10_000 })
+    })
+
+    it('reports a failure to onError only once its dead letter is stored', async () => {
+      const listedAtReport: boolean[] = []
+      let receiver: WebhookReceiver | undefined
+      const app = await engine.start({
+        secret: SECRET,
+        logger: quiet,
+        retry: false,
+        inbox: engine.inbox('store_then_report'),
+        on: { 'order.completed': () => Promise.reject(new Error('fulfilment refused')) },
+        onError: async (error) => {
+          const letters = await (receiver as WebhookReceiver).deadLetters()
+          listedAtReport.push(letters.some((l) => l.id === error.event.id && l.lastError === 'fulfilment refused'))
+        },
+      })
+      receiver = app.webhook.receiver
+      expect((await post(app.url, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
+      await vi.waitFor(() => expect(listedAtReport).toEqual([true]), { timeout: 10_000 })
+    })
+
+    it('a replay while a re-send of the dead letter waits to run keeps what the re-send needs: a handler that succeeded still runs once', async () => {
+      const inbox = engine.inbox('replay_vs_resend')
+      const runs: string[] = []
+      let broken = true
+      const handlers = {
+        'order.completed': [
+          () => void runs.push('A'),
+          () => {
+            runs.push('B')
+            if (broken) throw new Error('B down')
+          },
+        ],
+      }
+      const web = await engine.start({ secret: SECRET, logger: quiet, inbox })
+      const first = startInboxWorker({ inbox: engine.twin(inbox), logger: quiet, retry: false, on: handlers })
+      const req = await signedRequest({ secret: SECRET, type: 'order.completed' })
+      expect((await post(web.url, req)).status).toBe(200)
+      await vi.waitFor(async () => expect(await web.webhook.receiver.deadLetters()).toHaveLength(1), { timeout: 10_000 })
+      await first.close({ timeoutMs: 1000 })
+      const [letter] = await web.webhook.receiver.deadLetters()
+      // Re-sent while no worker runs (a deploy), then replayed by an operator.
+      expect((await post(web.url, req)).body).toEqual({ received: true })
+      await web.webhook.receiver.replay(letter?.id as string)
+      broken = false
+      const second = startInboxWorker({ inbox: engine.twin(inbox), logger: quiet, retry: false, on: handlers })
+      try {
+        await vi.waitFor(() => expect(runs).toEqual(['A', 'B', 'B']), { timeout: 10_000 })
+        await vi.waitFor(async () => expect(await web.webhook.receiver.deadLetters()).toEqual([]), { timeout: 10_000 })
+        await sleep(300)
+        expect(runs).toEqual(['A', 'B', 'B'])
+      } finally {
+        await second.close({ timeoutMs: 1000 })
+      }
+    })
+
     it('tells a duplicate under another type from a plain one (the type header is not signed)', async () => {
       const duplicates: [string, string | undefined][] = []
       const app = await engine.start({

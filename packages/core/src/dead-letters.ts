@@ -56,15 +56,14 @@ export class MemoryDeadLetters {
     return all.slice(Math.max(0, all.length - limit)).reverse()
   }
 
+  get(id: string): DeadLetter | undefined {
+    return this.#letters.get(id)
+  }
+
   /** Removes and returns the letter of an event, to run it again. */
   take(id: string): DeadLetter | undefined {
     const letter = this.#letters.get(id)
     if (letter) this.#letters.delete(id)
     return letter
-  }
-
-  /** Puts back a letter taken for a replay that could not start. */
-  restore(letter: DeadLetter): void {
-    if (!this.#letters.has(letter.id)) this.#letters.set(letter.id, letter)
   }
 }

@@ -135,6 +135,8 @@ export function callHook(logger: Logger, name: string, fn: (() => unknown) | und
 interface Failure {
   readonly handler: NamedHandler
   readonly error: unknown
+  /** It was stopped (by the inbox's signal, or close()) while still running: it may run on. */
+  readonly abandoned?: boolean
 }
 
 /** What one attempt at an event came to. */
@@ -143,9 +145,14 @@ interface AttemptResult {
   readonly failures: readonly Failure[] | undefined
   /** The inbox's signal stopped the attempt before every handler had run. */
   readonly interrupted: boolean
+  /** Interrupted while a handler that ignores its signal was still running. */
+  readonly abandoned?: boolean
+  /** With an inbox: the handlers that succeeded in this attempt. */
+  readonly succeeded?: readonly string[]
 }
 
 const SUCCEEDED: AttemptResult = Object.freeze({ failures: undefined, interrupted: false })
+const noReport = (): void => {}
 
 /** An event being dispatched in memory, from its first attempt to its outcome. */
 interface EventRun {
@@ -196,6 +203,7 @@ export class Dispatcher {
   /** In-memory events waiting for a slot, in arrival order, from #waitingHead. */
   #waiting: (EventRun | undefined)[] = []
   #waitingHead = 0
+  #starting = false
   // Running in-memory attempts and retry waits, so stop() can cut them short (one entry each, not a
   // listener per attempt on a shared signal).
   readonly #running = new Set<Attempt>()
@@ -275,6 +283,8 @@ export class Dispatcher {
     const result = this.#attemptHandlers(run.event, run.todo, run.attempt, undefined)
     if (!isThenable(result)) {
       this.#active--
+      // A synchronous handler may have queued events of its own (by re-entering the receiver).
+      this.#startWaiting()
       return this.#afterAttempt(run, result)
     }
     return result.then((settled) => {
@@ -311,9 +321,17 @@ export class Dispatcher {
 
   /** Starts waiting events while slots are free, oldest first. */
   #startWaiting(): void {
-    while (this.#active < this.#concurrency && this.#waitingHead < this.#waiting.length) {
-      const run = this.#takeWaiting()
-      run.finish?.(this.#attemptInSlot(run))
+    // Not re-entered: a run that finishes synchronously inside the loop leaves its slot to the loop,
+    // which would otherwise recurse once per such run.
+    if (this.#starting) return
+    this.#starting = true
+    try {
+      while (this.#active < this.#concurrency && this.#waitingHead < this.#waiting.length) {
+        const run = this.#takeWaiting()
+        run.finish?.(this.#attemptInSlot(run))
+      }
+    } finally {
+      this.#starting = false
     }
   }
 
@@ -387,33 +405,44 @@ export class Dispatcher {
     const all = this.#handlers.forType(event.type)
     const todo = completed && completed.length > 0 ? all.filter((h) => !completed.includes(h.name)) : all
     const result = await this.#attemptHandlers(event, todo, attempt, { signal, markCompleted: job.markCompleted })
-    const failures = result.failures
+    const { failures } = result
+    if (failures === undefined && !result.interrupted) {
+      this.#succeeded(event, attempt, startedAt)
+      return { ok: true }
+    }
+    const outcome = {
+      ok: false as const,
+      error: failures?.[0]?.error ?? signal?.reason,
+      completed: result.succeeded ?? [],
+      failed: failures?.map((f) => f.handler.name) ?? [],
+      abandoned: result.abandoned === true,
+    }
     // The inbox stopped the attempt (closing, or its claim on the event passed to another worker):
     // not the handlers' failure, so no retry bookkeeping and no onError here; the inbox gives the
     // event back. Unless a handler had already failed in the last attempt: that has been decided.
     if (result.interrupted && !(final && failures)) {
       this.#options.logger.warn({ eventId: event.id, type: event.type, attempt }, 'webhook handler attempt interrupted')
-      return { ok: false, error: failures?.[0]?.error ?? signal?.reason, final: false, retryInMs: 0, interrupted: true }
+      return { ...outcome, final: false, retryInMs: 0, interrupted: true, report: noReport }
     }
-    if (failures !== undefined) return this.#failedAttempt(event, attempt, final, failures)
-    this.#succeeded(event, attempt, startedAt)
-    return { ok: true }
-  }
-
-  #failedAttempt(event: WebhookEvent, attempt: number, final: boolean, failures: readonly Failure[]): InboxOutcome {
-    if (final) for (const failure of failures) this.#reportGaveUp(failure.handler.name, event, attempt, failure.error)
+    const failed = failures as readonly Failure[]
     return {
-      ok: false,
-      error: (failures[0] as Failure).error,
+      ...outcome,
       final,
       retryInMs: final ? 0 : backoffDelay(attempt, this.#policy),
       interrupted: false,
+      // Called by the inbox once the dead letter is stored: a crash in between must not leave an
+      // onError behind that the stored event contradicts.
+      report: final ? () => failed.forEach((f) => this.#reportGaveUp(f.handler.name, event, attempt, f.error)) : noReport,
     }
   }
 
-  /** An inbox gave up on an event outside an attempt (see InboxProcessor.deadLettered). */
-  deadLettered(event: WebhookEvent, attempts: number, error: unknown): void {
-    this.#reportGaveUp('inbox', event, attempts, error)
+  /**
+   * An inbox gave up on an event outside an attempt: the process running its last attempt died, or
+   * died after storing the dead letter and before reporting it (`handlers` then names the handlers
+   * that failed, and `error` is the stored last error). Reaches onError once per handler.
+   */
+  deadLettered(event: WebhookEvent, attempts: number, error: unknown, handlers?: readonly string[]): void {
+    for (const handler of handlers && handlers.length > 0 ? handlers : ['inbox']) this.#reportGaveUp(handler, event, attempts, error)
   }
 
   // --- one attempt, both ways ----------------------------------------------------------------
@@ -443,18 +472,23 @@ export class Dispatcher {
     running: MaybePromise<Failure | undefined>,
     failures: Failure[] | undefined,
   ): Promise<AttemptResult> {
+    // With an inbox, the successes of this attempt go back with its outcome too: the inbox writes
+    // them with it, in case an early record (markCompleted) failed.
+    const succeeded: string[] | undefined = inbox ? [] : undefined
     for (;;) {
       const failure = await running
       // The inbox stopped the attempt: the handler it cut short did not fail, it was interrupted.
-      if (failure && inbox?.signal?.aborted) return { failures, interrupted: true }
+      if (failure && inbox?.signal?.aborted) return { failures, interrupted: true, abandoned: failure.abandoned === true, succeeded }
       if (failure) (failures ??= []).push(this.#failed(failure, event, attempt, inbox !== undefined))
-      // A success is recorded unless it completes the event (the inbox then marks the event done
-      // as a whole): a retry after a failure, or after a crash, must not run it again.
-      else if (inbox?.markCompleted && (i < todo.length - 1 || failures !== undefined)) {
-        await this.#markCompleted(inbox.markCompleted, (todo[i] as NamedHandler).name, event)
+      else {
+        const name = (todo[i] as NamedHandler).name
+        succeeded?.push(name)
+        // Recorded at once unless this success completes the event (the inbox then marks the event
+        // done as a whole): a retry after a crash must not run it again.
+        if (inbox?.markCompleted && (i < todo.length - 1 || failures !== undefined)) await this.#markCompleted(inbox.markCompleted, name, event)
       }
-      if (++i === todo.length) return failures ? { failures, interrupted: false } : SUCCEEDED
-      if (inbox?.signal?.aborted) return { failures, interrupted: true }
+      if (++i === todo.length) return failures ? { failures, interrupted: false, succeeded } : SUCCEEDED
+      if (inbox?.signal?.aborted) return { failures, interrupted: true, succeeded }
       running = this.#runHandler(todo[i] as NamedHandler, event, attempt, inbox)
     }
   }
@@ -463,15 +497,16 @@ export class Dispatcher {
   #runHandler(handler: NamedHandler, event: WebhookEvent, attempt: number, inbox: InboxSide | undefined): MaybePromise<Failure | undefined> {
     // In memory, stop() has ended the run: what is left did not succeed.
     if (this.#stopped && !inbox) return { handler, error: new WebhookReceiverClosedError() }
+    const ctx = new Attempt(handler.name, event, attempt, inbox !== undefined, this.#options.logger, this.#timeoutMs, this.#overran)
     let running: Promise<void> | undefined
     try {
-      running = this.#attempt(handler, event, attempt, inbox)
+      running = this.#attempt(ctx, handler, event, inbox)
     } catch (error) {
       return { handler, error }
     }
     return running?.then(
       () => undefined,
-      (error: unknown) => ({ handler, error }),
+      (error: unknown) => ({ handler, error, abandoned: !ctx.settled }),
     )
   }
 
@@ -488,8 +523,7 @@ export class Dispatcher {
    * that resolves when it succeeded and rejects with its error (or the stop reason), or throws its
    * synchronous error.
    */
-  #attempt(handler: NamedHandler, event: WebhookEvent, attempt: number, inbox: InboxSide | undefined): Promise<void> | undefined {
-    const ctx = new Attempt(handler.name, event, attempt, inbox !== undefined, this.#options.logger, this.#timeoutMs, this.#overran)
+  #attempt(ctx: Attempt, handler: NamedHandler, event: WebhookEvent, inbox: InboxSide | undefined): Promise<void> | undefined {
     // The time limit counts from here, but is only set once the handler turns out to be still
     // running: one that returns without a promise needs no deadline and nothing stop() can reach.
     const startedAt = this.#deadlines ? Date.now() : 0
@@ -583,6 +617,8 @@ class Attempt implements HandlerContext {
   #reminder: ReturnType<typeof setInterval> | undefined
   #stoppedWith: unknown
   #stopWaiting: ((reason: unknown) => void) | undefined
+  /** The handler's promise has settled (it may be stopped before: then it may still be running). */
+  settled = false
 
   constructor(
     handler: string,
@@ -640,6 +676,7 @@ class Attempt implements HandlerContext {
       this.#stopWaiting = reject
       result.then(
         () => {
+          this.settled = true
           if (this.#timeout && this.#stoppedWith === undefined) {
             this.logger.warn(
               { eventId: this.event.id, type: this.event.type, handler: this.handler, attempt: this.attempt },
@@ -650,6 +687,7 @@ class Attempt implements HandlerContext {
           resolve()
         },
         (error: unknown) => {
+          this.settled = true
           this.#endOverrun()
           reject(this.#timeout ?? error)
         },

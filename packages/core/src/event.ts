@@ -191,3 +191,14 @@ export function parseEvent(text: string): WebhookEvent {
     verification: raw.verification as VerificationDetail,
   })
 }
+
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+
+/**
+ * Text that any store can hold as it is: U+0000 (PostgreSQL text refuses it) and unpaired
+ * surrogates (no UTF-8 for them; `encodeURIComponent` throws) become U+FFFD. For the columns and
+ * keys an inbox derives from an event (its type): the event itself is stored whole, as JSON.
+ */
+export function storableText(value: string): string {
+  return value.replace(UNSTORABLE, '\ufffd')
+}

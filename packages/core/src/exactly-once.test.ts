@@ -6,6 +6,7 @@ import fc from 'fast-check'
 import { describe, expect, it, vi } from 'vitest'
 import {
   createWebhookReceiver,
+  MemoryDedupeStore,
   signWebhook,
   WebhookHandlerError,
   WebhookHandlerTimeoutError,
@@ -181,6 +182,152 @@ describe('dead letters in memory', () => {
     })
     await deliver(r, await delivery())
     expect(order).toEqual(['deadLettered:onEvent', 'onError'])
+  })
+})
+
+describe('replays race nothing (from review)', () => {
+  /** Handlers [A, B]: A succeeds, B fails while `broken.b` is true. */
+  function twoHandlers(runs: string[], broken: { b: boolean }, options: Partial<WebhookReceiverOptions> = {}) {
+    return receiver({
+      retry: false,
+      on: {
+        'order.completed': [
+          () => void runs.push('A'),
+          () => {
+            runs.push('B')
+            if (broken.b) throw new Error('B down')
+          },
+        ],
+      },
+      ...options,
+    })
+  }
+
+  it('a replay between a re-send being acknowledged and its after() finds no letter: A still runs once', async () => {
+    const runs: string[] = []
+    const broken = { b: true }
+    const r = twoHandlers(runs, broken)
+    const d = await delivery()
+    const id = (await deliver(r, d)).event?.id as string
+    broken.b = false
+    const resend = await r.handle(d)
+    // The re-send holds the claim and took the letter: nothing left to replay.
+    expect(await r.replay(id)).toBe(false)
+    await resend.after?.()
+    expect(runs).toEqual(['A', 'B', 'B'])
+  })
+
+  it('a replay from onError (the key not released yet) keeps the letter, and works once it is', async () => {
+    const runs: string[] = []
+    const broken = { b: true }
+    let early: Promise<boolean> | undefined
+    const r = twoHandlers(runs, broken, { onError: (error) => void (early = r.replay(error.event.id)) })
+    const id = (await deliver(r, await delivery())).event?.id as string
+    await expect(early).rejects.toThrow(/is being processed.*dead letter is kept/)
+    expect((await r.deadLetters()).map((l) => l.id)).toEqual([id])
+    broken.b = false
+    expect(await r.replay(id)).toBe(true)
+    await vi.waitFor(() => expect(runs).toEqual(['A', 'B', 'B']))
+  })
+
+  it("a replay whose claim lands after storeTimeoutMs undoes it: the next replay runs the event", async () => {
+    const store = new MemoryDedupeStore()
+    let slowNext = false
+    const runs: string[] = []
+    const broken = { b: true }
+    const r = twoHandlers(runs, broken, {
+      storeTimeoutMs: 50,
+      dedupe: {
+        claim: async (key, type) => {
+          if (slowNext) {
+            slowNext = false
+            await sleep(150)
+          }
+          return store.claim(key, type)
+        },
+        complete: (key) => store.complete(key),
+        release: (key) => store.release(key),
+      },
+    })
+    const id = (await deliver(r, await delivery())).event?.id as string
+    broken.b = false
+    slowNext = true
+    await expect(r.replay(id)).rejects.toThrow(/longer than 50 ms/)
+    await sleep(200)
+    expect(await r.replay(id)).toBe(true)
+    await vi.waitFor(() => expect(runs).toEqual(['A', 'B', 'B']))
+  })
+
+  it('a replay in flight when close() is called runs nothing after close() resolved', async () => {
+    const store = new MemoryDedupeStore()
+    const runs: number[] = []
+    const broken = { b: true }
+    const r = twoHandlers([], broken, {
+      dedupe: { claim: async (key, type) => (await sleep(50), store.claim(key, type)), complete: (k) => store.complete(k), release: (k) => store.release(k) },
+      onEvent: () => void runs.push(Date.now()),
+    })
+    const id = (await deliver(r, await delivery())).event?.id as string
+    runs.length = 0
+    broken.b = false
+    const replaying = r.replay(id).catch((error: unknown) => error)
+    await sleep(10)
+    await r.close()
+    const closedAt = Date.now()
+    expect(await replaying).toBeInstanceOf(Error)
+    await sleep(60)
+    expect(runs.filter((at) => at >= closedAt)).toEqual([])
+    expect((await r.deadLetters()).map((l) => l.id)).toEqual([id])
+  })
+})
+
+describe('a claim that lands after the 503 (from review)', () => {
+  it('is processed, not undone: a re-send told "duplicate" in between is not lost', async () => {
+    const store = new MemoryDedupeStore()
+    let slowNext = true
+    const runs: string[] = []
+    const r = receiver({
+      storeTimeoutMs: 30,
+      dedupe: {
+        claim: async (key, type) => {
+          const slow = slowNext
+          slowNext = false
+          // The claim is written at once; only its answer is late.
+          const result = store.claim(key, type)
+          if (slow) await sleep(100)
+          return result
+        },
+        complete: (key) => store.complete(key),
+        release: (key) => store.release(key),
+      },
+      on: { 'order.completed': (event) => void runs.push(event.id) },
+    })
+    const d = await delivery()
+    expect((await r.handle(d)).response.status).toBe(503)
+    expect((await r.handle(d)).response.body).toBe('{"received":true,"duplicate":true}')
+    await vi.waitFor(() => expect(runs).toHaveLength(1))
+    await r.close()
+    expect(runs).toHaveLength(1)
+  })
+})
+
+describe('the wait list and re-entrant handlers (from review)', () => {
+  it('a synchronous handler that queues an event of its own at the limit: it runs, and close() resolves', async () => {
+    const runs: string[] = []
+    const inner = await delivery('order.refunded')
+    const r = receiver({
+      concurrency: 1,
+      on: {
+        'order.completed': () => {
+          runs.push('outer')
+          void (r.handleNow(inner) as ReceiverResult).after?.()
+        },
+        'order.refunded': () => void runs.push('inner'),
+      },
+    })
+    await (r.handleNow(await delivery()) as ReceiverResult).after?.()
+    await vi.waitFor(() => expect(runs).toEqual(['outer', 'inner']))
+    await r.close()
+    expect(r.stats()).toMatchObject({ running: 0, waiting: 0 })
   })
 })
 

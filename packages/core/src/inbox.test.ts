@@ -143,8 +143,11 @@ describe('inbox processor (one attempt per call)', () => {
     expect(await inbox.run(id, { attempt: 2 })).toMatchObject({ ok: false, final: false, retryInMs: 200 })
     expect(errors).toHaveLength(0)
     const last = await inbox.run(id, { attempt: 3 })
-    expect(last).toMatchObject({ ok: false, final: true })
+    expect(last).toMatchObject({ ok: false, final: true, failed: ['order.completed'], completed: [] })
     expect(String((last as { error: Error }).error.message)).toBe('boom 3')
+    // Reported only once the inbox has stored the dead letter.
+    expect(errors).toHaveLength(0)
+    if (!last.ok) last.report()
     expect(errors).toHaveLength(1)
     expect(errors[0]?.attempts).toBe(3)
     expect(errors[0]?.event.id).toBe(id)

@@ -52,16 +52,31 @@ export type InboxOutcome =
       readonly ok: false
       /** The (first) failing handler's error, for the dead letter. */
       readonly error: unknown
-      /** No attempt follows: `onError` has been called; the inbox keeps the event as a dead letter. */
+      /** No attempt follows: store the event as a dead letter, then call `report()`. */
       readonly final: boolean
       /** When `final` is false: how long to wait before the next attempt. */
       readonly retryInMs: number
       /**
        * The attempt's `signal` aborted it (the inbox is closing, or lost its claim): not a failure
-       * of the handlers. `final` is then false and `onError` was not called; give the event back
+       * of the handlers. `final` is then false and `onError` is not due; give the event back
        * without counting the attempt (or leave it to whoever holds the claim now).
        */
       readonly interrupted: boolean
+      /**
+       * Interrupted while a handler that ignores its signal was still running: it may run on, so do
+       * not hand the event back at once (another worker would run it beside it). Let the claim lapse.
+       */
+      readonly abandoned: boolean
+      /** Handlers that succeeded in this attempt: store them with the outcome (an early record may have failed). */
+      readonly completed: readonly string[]
+      /** Handlers that failed in this attempt: the dead letter's, when `final`. */
+      readonly failed: readonly string[]
+      /**
+       * When `final`: reports the failure (`onError`, once per failed handler). Call it once the dead
+       * letter is stored, never before: a crash in between must not leave a report that the stored
+       * event contradicts. A no-op otherwise.
+       */
+      readonly report: () => void
     }
 
 /** The receiver's handlers, retry policy and time limit, packaged for an inbox's workers. */
@@ -74,11 +89,12 @@ export interface InboxProcessor {
   /** Runs every handler not yet completed, once. Never rejects. */
   run(attempt: InboxAttempt): Promise<InboxOutcome>
   /**
-   * The inbox dead-lettered an event without a final attempt reporting back (the process running
-   * it died during its last attempt): reaches `onError`, like every other event that failed for
-   * good. Never throws.
+   * The inbox dead-lettered an event without a final attempt reporting it: the process running its
+   * last attempt died, or died after storing the dead letter and before `report()` (then pass the
+   * failed `handlers` and the stored error). Reaches `onError`, like every other event that failed
+   * for good. Never throws.
    */
-  deadLettered(event: WebhookEvent, attempts: number, error: unknown): void
+  deadLettered(event: WebhookEvent, attempts: number, error: unknown, handlers?: readonly string[]): void
 }
 
 /** An event that failed its last attempt, kept with its payload until replayed. */

@@ -370,10 +370,9 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     return withDeadline(claiming, 'dedupe store claim').then(
       (won) => claimed(event, key, won),
       (error: unknown) => {
-        // If the claim lands after we gave up, undo it, or a re-send would be taken for a duplicate.
         claiming.then(
           (late) => {
-            if (late === true) void release(key)
+            if (late === true) claimedLate(event, key)
           },
           () => {},
         )
@@ -405,6 +404,23 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     return reject('store_unavailable')
   }
 
+  /**
+   * The claim landed after the delivery was answered 503: the event is this receiver's now, and a
+   * re-send in between was told "duplicate". Undoing the claim would lose it; it is processed, as an
+   * inbox processes a record that lands late. Only a closing receiver lets it go.
+   */
+  function claimedLate(event: WebhookEvent, key: string): void {
+    if (closing) return void release(key)
+    logger.warn({ eventId: key, type: event.type }, 'the dedupe store claimed the event after its delivery was answered 503: processing it now')
+    pending++
+    void dispatch(event, key, takeCompleted(key))
+  }
+
+  /** A re-send or replay of a dead letter: its letter, taken by whoever holds the claim, names the handlers not to run again. */
+  function takeCompleted(key: string): readonly string[] | undefined {
+    return deadLetters.size > 0 ? deadLetters.take(key)?.completedHandlers : undefined
+  }
+
   function claimed(event: WebhookEvent, key: string, won: ClaimResult): ReceiverResult | Promise<ReceiverResult> {
     if (won !== true) return duplicate(event, won)
     // close() began while we were claiming: not acknowledged, so not ours to keep.
@@ -415,12 +431,13 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
   function accepted(event: WebhookEvent, key: string): ReceiverResult {
     if (debug) logger.debug({ eventId: key, type: event.type }, 'webhook accepted')
     callHook(logger, 'accepted', hooks.accepted && (() => hooks.accepted?.(event)))
+    // Taken now, while this delivery holds the claim: a replay racing it finds no letter.
+    const completed = takeCompleted(key)
     let started = false
     const after = (): Promise<void> => {
       if (started) return DONE
       started = true
-      // A re-send of a dead letter: the handlers that succeeded before are not run again.
-      return dispatch(event, key, deadLetters.size > 0 ? deadLetters.take(key)?.completedHandlers : undefined)
+      return dispatch(event, key, completed)
     }
     return { response: ACCEPTED, event, after }
   }
@@ -540,31 +557,59 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
   }
 
   /**
-   * In memory: claims the event's key again (a re-send processed meanwhile makes it a duplicate,
-   * and the letter is settled all the same), then runs the handlers that failed.
+   * In memory: claims the event's key, then takes the letter and runs the handlers that failed. The
+   * claim decides: a letter is taken only by whoever holds it, so a re-send and a replay never both
+   * run the event, and a letter is never dropped unrun.
    */
   async function replay(id: string): Promise<boolean> {
     if (typeof id !== 'string' || id === '') throw new TypeError('replay: "id" must be a non-empty string')
     if (closing) throw new Error('pocketsflow-webhooks: the receiver is closed; nothing can be replayed')
-    const letter = deadLetters.take(id)
+    const letter = deadLetters.get(id)
     if (letter === undefined) return false
-    let won: ClaimResult = true
-    if (store) {
-      try {
-        const claiming = store.claim(id, letter.type)
-        won = isThenable(claiming) ? await withDeadline(claiming, 'dedupe store claim') : claiming
-      } catch (error) {
-        deadLetters.restore(letter)
-        throw error
-      }
-    }
-    if (won !== true) {
-      logger.info({ eventId: id }, 'dead letter not run again: a re-send of the event was processed since')
-      return true
-    }
+    // From here close() waits for the replay, its claim included.
     pending++
-    void dispatch(letter.event, id, letter.completedHandlers)
-    return true
+    let handedOver = false
+    try {
+      if (!(await claimForReplay(id, letter.type))) {
+        throw new Error(
+          `pocketsflow-webhooks: ${id} is being processed (its failure is still being settled, or a re-send of it is running): its dead letter is kept; replay it once that is done`,
+        )
+      }
+      if (closing) {
+        await release(id)
+        throw new Error('pocketsflow-webhooks: the receiver is closed; nothing can be replayed')
+      }
+      const taken = deadLetters.take(id)
+      if (taken === undefined) {
+        // Settled since the lookup (a re-send ran it); the claim was never needed.
+        await release(id)
+        return true
+      }
+      handedOver = true
+      void dispatch(taken.event, id, taken.completedHandlers)
+      return true
+    } finally {
+      if (!handedOver) settle()
+    }
+  }
+
+  /** The replay's claim, with the deadline of any claim: one that lands late is undone. */
+  async function claimForReplay(id: string, type: string): Promise<boolean> {
+    if (!store) return true
+    const claiming = store.claim(id, type)
+    if (!isThenable(claiming)) return claiming === true
+    try {
+      return (await withDeadline(claiming, 'dedupe store claim')) === true
+    } catch (error) {
+      // Nobody is told this event was taken: a claim landing now would block it for nothing.
+      claiming.then(
+        (late) => {
+          if (late === true) void release(id)
+        },
+        () => {},
+      )
+      throw error
+    }
   }
 
   function waitIdle(limitMs: number): Promise<boolean> {
@@ -677,7 +722,7 @@ export function inboxProcessor(dispatcher: Dispatcher, logger: Logger): InboxPro
     attemptTimeoutMs: dispatcher.timeoutMs,
     logger,
     run: (attempt) => dispatcher.runAttempt(attempt),
-    deadLettered: (event, attempts, error) => dispatcher.deadLettered(event, attempts, error),
+    deadLettered: (event, attempts, error, handlers) => dispatcher.deadLettered(event, attempts, error, handlers),
   }
 }
 

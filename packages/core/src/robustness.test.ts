@@ -167,10 +167,11 @@ describe('close()', () => {
 })
 
 describe('dedupe store deadlines', () => {
-  it('answers 503 when a claim takes too long, and undoes the claim when it lands late', async () => {
+  it('answers 503 when a claim takes too long, and processes the event once the claim lands late (a re-send is then a duplicate)', async () => {
     const memory = new MemoryDedupeStore()
+    let delayMs = 80
     const store: DedupeStore = {
-      claim: (k) => new Promise((resolve) => setTimeout(() => resolve(memory.claim(k)), 80)),
+      claim: (k, type) => new Promise((resolve) => setTimeout(() => resolve(memory.claim(k, type)), delayMs)),
       complete: (k) => memory.complete(k),
       release: (k) => memory.release(k),
     }
@@ -178,8 +179,12 @@ describe('dedupe store deadlines', () => {
     const r = createWebhookReceiver({ secret: SECRET, logger: false, dedupe: store, storeTimeoutMs: 20, on: { 'order.completed': handler } })
     const d = await delivery()
     expect((await r.handle(d)).response.status).toBe(503)
-    await vi.waitFor(() => expect(memory.size).toBe(0), { timeout: 500 })
     expect(handler).not.toHaveBeenCalled()
+    await vi.waitFor(() => expect(handler).toHaveBeenCalledOnce(), { timeout: 500 })
+    delayMs = 0
+    expect((await r.handle(d)).response.body).toBe('{"received":true,"duplicate":true}')
+    await r.close()
+    expect(handler).toHaveBeenCalledOnce()
   })
 
   it('rejects timer values that setTimeout cannot honour, and takes Infinity as "no limit"', async () => {

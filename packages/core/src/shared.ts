@@ -12,7 +12,7 @@ export type {
   VerificationDetail,
   WebhookEvent,
 } from './event.js'
-export { isEventType, parseEvent, serializeEvent, UNTYPED } from './event.js'
+export { isEventType, parseEvent, serializeEvent, storableText, UNTYPED } from './event.js'
 export type { DeadLetter, InboxAttempt, InboxOutcome, InboxProcessor, WebhookInbox } from './inbox.js'
 export { startInboxWorker, type InboxWorker, type InboxWorkerOptions } from './inbox-worker.js'
 export * from './events/pocketsflow.js'

@@ -3,6 +3,7 @@ import {
   describeThrown,
   parseEvent,
   serializeEvent,
+  storableText,
   WebhookReceiverClosedError,
   type ClaimResult,
   type DeadLetter,
@@ -128,11 +129,18 @@ export function migrationSql(options: { table?: string; schema?: string } = {}):
   run_at timestamptz NOT NULL DEFAULT now(),
   locked_until timestamptz,
   completed_handlers text[] NOT NULL DEFAULT '{}',
+  -- a dead letter's failed handlers, and whether onError has yet to hear of it (a crash between the
+  -- write and the report leaves it true: the next worker reports it, with the stored error)
+  failed_handlers text[] NOT NULL DEFAULT '{}',
+  report_pending boolean NOT NULL DEFAULT false,
   last_error text,
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
   finished_at timestamptz
 );
+-- tables created by earlier versions
+ALTER TABLE ${n.qualified} ADD COLUMN IF NOT EXISTS failed_handlers text[] NOT NULL DEFAULT '{}';
+ALTER TABLE ${n.qualified} ADD COLUMN IF NOT EXISTS report_pending boolean NOT NULL DEFAULT false;
 CREATE INDEX IF NOT EXISTS ${n.claimIndex} ON ${n.qualified} (run_at) WHERE status IN ('pending', 'running');
 CREATE INDEX IF NOT EXISTS ${n.finishedIndex} ON ${n.qualified} (finished_at) WHERE status IN ('done', 'dead');
 `
@@ -145,6 +153,19 @@ interface ClaimedRow {
   lease: string
   completed_handlers: string[]
 }
+
+/** What an attempt's outcome writes to its row. */
+type Settlement =
+  | { readonly kind: 'done' }
+  | { readonly kind: 'retry'; readonly error: unknown; readonly completed: readonly string[]; readonly retryInMs: number }
+  | {
+      readonly kind: 'dead'
+      readonly error: unknown
+      readonly completed: readonly string[]
+      readonly failed: readonly string[]
+      /** onError is due once it is written (not for an event that can't even be read). */
+      readonly reportable: boolean
+    }
 
 /** One running attempt, as close() and the heartbeat see it. */
 interface Running {
@@ -162,14 +183,6 @@ const noop = () => {}
 function message(error: unknown): string {
   // PostgreSQL text cannot hold NUL: one in an error message would make the outcome's write fail.
   return describeThrown(error).replace(/\u0000/g, '')
-}
-
-/**
- * A value for a text column, which cannot hold NUL: an event type from a signed body may. The
- * column is for listing; the event itself is stored whole (JSON escapes it) in `event`.
- */
-function textColumn(value: string): string {
-  return value.includes('\u0000') ? value.replace(/\u0000/g, '\ufffd') : value
 }
 
 function sleep(ms: number): Promise<void> {
@@ -300,7 +313,7 @@ export function postgresInbox(options: PostgresInboxOptions): PostgresInbox {
   const recordSql = `WITH recorded AS (
   INSERT INTO ${t} AS inbox (id, type, event) VALUES ($1, $2, $3)
   ON CONFLICT (id) DO UPDATE
-    SET status = 'pending', attempts = 0, run_at = now(), locked_until = NULL, finished_at = NULL, updated_at = now()
+    SET status = 'pending', attempts = 0, run_at = now(), locked_until = NULL, finished_at = NULL, report_pending = false, updated_at = now()
     -- the sender re-sent an event we gave up on: it is processed again rather than acknowledged as a
     -- duplicate, and the handlers that succeeded before (completed_handlers) are not run again
     WHERE inbox.status = 'dead'
@@ -311,7 +324,8 @@ SELECT (SELECT count(*) FROM notified)::int AS recorded, (SELECT type FROM ${t} 
   async function record(event: WebhookEvent): Promise<ClaimResult> {
     if (closing) throw new Error('pocketsflow-webhooks: the postgres inbox is closed')
     const text = serializeEvent(event)
-    const type = textColumn(event.type)
+    // The column is for listing: the event itself is stored whole (JSON escapes what text cannot hold).
+    const type = storableText(event.type)
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`pocketsflow-webhooks: PostgreSQL did not store the event within ${RECORD_TIMEOUT_MS} ms`)), RECORD_TIMEOUT_MS)
@@ -438,7 +452,7 @@ SELECT (SELECT count(*) FROM notified)::int AS recorded, (SELECT type FROM ${t} 
     try {
       event = parseEvent(row.event)
     } catch (error) {
-      await settle(row, running, { ok: false, error, final: true, retryInMs: 0, interrupted: false }, 'the stored event could not be read')
+      await settle(row, running, { kind: 'dead', error: `the stored event could not be read: ${message(error)}`, completed: [], failed: [], reportable: false })
       return
     }
     if (row.attempts > proc.maxAttempts) {
@@ -448,10 +462,10 @@ SELECT (SELECT count(*) FROM notified)::int AS recorded, (SELECT type FROM ${t} 
       const error = new Error(`the process running attempt ${row.attempts - 1} of ${proc.maxAttempts} stopped before it finished (crash or lost lease)`)
       proc.logger.error({ eventId: row.id, attempts: row.attempts - 1 }, 'postgres inbox: event dead-lettered after its last attempt was interrupted')
       // This claim started nothing: the dead letter reports the attempts that actually ran.
-      const written = await settle(row, running, { ok: false, error, final: true, retryInMs: 0, interrupted: false }, undefined, 'attempts = attempts - 1, ')
+      const written = await settle(row, running, { kind: 'dead', error, completed: [], failed: [], reportable: true }, 'attempts = attempts - 1, ')
       // No attempt reported this failure, so onError hears of it from here: once, from the worker
       // whose dead letter was written (another that took the event over decides otherwise).
-      if (written) proc.deadLettered(event, row.attempts - 1, error)
+      if (written) await reported(row, () => proc.deadLettered(event, row.attempts - 1, error))
       return
     }
     // Kept beating until the outcome is written, not just while the handlers run: a commit slowed
@@ -484,20 +498,47 @@ SELECT (SELECT count(*) FROM notified)::int AS recorded, (SELECT type FROM ${t} 
       proc.logger.error({ err: error, eventId: row.id }, 'postgres inbox: the processor failed unexpectedly')
       return
     }
+    if (outcome.ok) {
+      await settle(row, running, { kind: 'done' })
+      return
+    }
     // Only an attempt our own abort cut short is handed back or abandoned. A handler failure is
-    // written (fenced) even then: a final one has already reached onError and must end as a dead
-    // letter, not run again past maxAttempts.
-    if (!outcome.ok && outcome.interrupted && running.releasing) {
+    // written (fenced) even then: a final one must end as a dead letter, not run again past
+    // maxAttempts.
+    if (outcome.interrupted && running.releasing && outcome.abandoned) {
+      // A handler that ignores its signal may still be running: handed back now, another worker
+      // would run it beside this one. Given back when its lease lapses instead, uncounted.
+      proc.logger.warn({ eventId: row.id, attempt: row.attempts }, 'postgres inbox: a handler was still running when close() gave up on it; its event is given back when its lease lapses')
+      await release(row, 'attempts = attempts - 1')
+      return
+    }
+    if (outcome.interrupted && running.releasing) {
       await release(row)
       return
     }
-    if (!outcome.ok && outcome.interrupted && running.lost) {
+    if (outcome.interrupted && running.lost) {
       // The failure is our own abort, not the handler's: leave the row to whoever holds it now,
       // or to the next claim once the lease expires (which counts this run as an attempt).
       proc.logger.warn({ eventId: row.id, attempt: row.attempts }, 'postgres inbox: attempt abandoned after losing its lease; not recorded')
       return
     }
-    await settle(row, running, outcome)
+    const { error, completed, failed } = outcome
+    if (!outcome.final) {
+      await settle(row, running, { kind: 'retry', error, completed, retryInMs: outcome.retryInMs })
+      return
+    }
+    // Stored first, then reported: a crash in between leaves report_pending for the next worker.
+    if (await settle(row, running, { kind: 'dead', error, completed, failed, reportable: true })) await reported(row, outcome.report)
+  }
+
+  /** Reports a stored dead letter, then clears its report_pending (left set if the process dies first). */
+  async function reported(row: ClaimedRow, report: () => void): Promise<void> {
+    report()
+    try {
+      await query(`UPDATE ${t} SET report_pending = false WHERE id = $1 AND lease = $2 AND status = 'dead'`, [row.id, row.lease])
+    } catch (error) {
+      logger.warn({ err: error, eventId: row.id }, 'postgres inbox: could not record that a dead letter was reported; it may be reported again')
+    }
   }
 
   function lose(running: Running, why: string): void {
@@ -531,16 +572,28 @@ SELECT (SELECT count(*) FROM notified)::int AS recorded, (SELECT type FROM ${t} 
     return () => clearInterval(timer)
   }
 
-  /** Writes the attempt's outcome, retrying while PostgreSQL is unreachable and the lease may still be ours. */
-  /** Resolves whether the outcome was written (false: the lease was lost, or PostgreSQL stayed away). */
-  async function settle(row: ClaimedRow, running: Running, outcome: InboxOutcome, context?: string, extra = ''): Promise<boolean> {
+  /**
+   * Writes the attempt's outcome, retrying while PostgreSQL is unreachable and the lease may still be
+   * ours. Resolves whether it was written (false: the lease was lost, or PostgreSQL stayed away).
+   * The handlers that succeeded are added to completed_handlers here too: their early record may
+   * have failed, and a retry or a replay must not run them again.
+   */
+  async function settle(row: ClaimedRow, running: Running, outcome: Settlement, extra = ''): Promise<boolean> {
     const lease = leaseMs()
     const giveUpAt = Date.now() + lease
-    const [update, values]: [string, unknown[]] = outcome.ok
-      ? [`status = 'done', finished_at = now(), locked_until = NULL`, []]
-      : outcome.final
-        ? [`status = 'dead', finished_at = now(), locked_until = NULL, last_error = $3`, [context ? `${context}: ${message(outcome.error)}` : message(outcome.error)]]
-        : [`status = 'pending', run_at = now() + $3 * interval '1 millisecond', locked_until = NULL, last_error = $4`, [Math.max(0, outcome.retryInMs), message(outcome.error)]]
+    const completed = `completed_handlers = completed_handlers || ARRAY(SELECT h FROM unnest($3::text[]) h WHERE h <> ALL(completed_handlers))`
+    const [update, values]: [string, unknown[]] =
+      outcome.kind === 'done'
+        ? [`status = 'done', finished_at = now(), locked_until = NULL`, []]
+        : outcome.kind === 'dead'
+          ? [
+              `status = 'dead', finished_at = now(), locked_until = NULL, ${completed}, last_error = $4, failed_handlers = $5, report_pending = $6`,
+              [outcome.completed, message(outcome.error), outcome.failed, outcome.reportable],
+            ]
+          : [
+              `status = 'pending', run_at = now() + $5 * interval '1 millisecond', locked_until = NULL, ${completed}, last_error = $4`,
+              [outcome.completed, message(outcome.error), Math.max(0, outcome.retryInMs)],
+            ]
     const set = extra + update
     for (let wait = 100; ; wait = Math.min(wait * 2, 5000)) {
       try {
@@ -562,16 +615,17 @@ SELECT (SELECT count(*) FROM notified)::int AS recorded, (SELECT type FROM ${t} 
     }
   }
 
-  /** Hands an interrupted claim back: pending at once, and the interrupted run not counted. */
-  async function release(row: ClaimedRow): Promise<void> {
+  /** Hands an interrupted claim back: pending at once (or, with `set`, as it says), and the interrupted run not counted. */
+  async function release(row: ClaimedRow, set = `status = 'pending', attempts = attempts - 1, run_at = now(), locked_until = NULL`): Promise<void> {
     try {
-      await fenced(row, `status = 'pending', attempts = attempts - 1, run_at = now(), locked_until = NULL`)
+      await fenced(row, set)
     } catch (error) {
       logger.warn({ err: error, eventId: row.id }, 'postgres inbox: could not release the event; it runs again once its lease expires')
     }
   }
 
   async function cleanup(): Promise<void> {
+    await reportPendingDeadLetters()
     try {
       for (let i = 0; i < CLEANUP_MAX_BATCHES && !closing; i++) {
         const result = await query(
@@ -584,6 +638,36 @@ SELECT (SELECT count(*) FROM notified)::int AS recorded, (SELECT type FROM ${t} 
       }
     } catch (error) {
       logger.warn({ err: error, table: t }, 'postgres inbox: could not delete expired rows; will try again')
+    }
+  }
+
+  /**
+   * Dead letters that were stored but never reported: their worker died between the write and
+   * onError. Reported now, with the error that was stored, by one worker (the flag is cleared in the
+   * same statement). Only letters older than a lease: a younger one's worker may be reporting it.
+   */
+  async function reportPendingDeadLetters(): Promise<void> {
+    const proc = processor
+    if (!proc) return
+    try {
+      const result = await query<{ event: string; attempts: number; last_error: string | null; failed_handlers: string[] }>(
+        `UPDATE ${t} SET report_pending = false WHERE id IN (
+           SELECT id FROM ${t} WHERE status = 'dead' AND report_pending AND finished_at < now() - $1 * interval '1 millisecond'
+           ORDER BY finished_at LIMIT ${CLEANUP_BATCH} FOR UPDATE SKIP LOCKED)
+         RETURNING event, attempts, last_error, failed_handlers`,
+        [leaseMs()],
+      )
+      for (const row of result.rows) {
+        let event: WebhookEvent
+        try {
+          event = parseEvent(row.event)
+        } catch {
+          continue // edited by hand into something unreadable: listed in SQL, nothing to report with
+        }
+        proc.deadLettered(event, row.attempts, new Error(row.last_error ?? 'unknown error'), row.failed_handlers)
+      }
+    } catch (error) {
+      logger.warn({ err: error, table: t }, 'postgres inbox: could not look for unreported dead letters; will try again')
     }
   }
 
@@ -673,8 +757,8 @@ SELECT (SELECT count(*) FROM notified)::int AS recorded, (SELECT type FROM ${t} 
       const requested = Math.floor(opts?.limit ?? 100)
       const limit = Number.isFinite(requested) ? Math.max(1, requested) : 100
       await ensureTable()
-      const result = await query<{ id: string; attempts: number; last_error: string | null; finished_at: Date; event: string; completed_handlers: string[] }>(
-        `SELECT id, attempts, last_error, finished_at, event, completed_handlers FROM ${t} WHERE status = 'dead' ORDER BY finished_at DESC, id LIMIT $1`,
+      const result = await query<{ id: string; attempts: number; last_error: string | null; finished_at: Date; event: string; completed_handlers: string[]; failed_handlers: string[] }>(
+        `SELECT id, attempts, last_error, finished_at, event, completed_handlers, failed_handlers FROM ${t} WHERE status = 'dead' ORDER BY finished_at DESC, id LIMIT $1`,
         [limit],
       )
       const letters: DeadLetter[] = []
@@ -693,6 +777,7 @@ SELECT (SELECT count(*) FROM notified)::int AS recorded, (SELECT type FROM ${t} 
           failedAt: r.finished_at,
           event,
           completedHandlers: r.completed_handlers,
+          failedHandlers: r.failed_handlers,
         })
       }
       return letters
@@ -701,7 +786,7 @@ SELECT (SELECT count(*) FROM notified)::int AS recorded, (SELECT type FROM ${t} 
       await ensureTable()
       const result = await query(
         `WITH replayed AS (
-           UPDATE ${t} SET status = 'pending', attempts = 0, run_at = now(), locked_until = NULL, finished_at = NULL, updated_at = now()
+           UPDATE ${t} SET status = 'pending', attempts = 0, run_at = now(), locked_until = NULL, finished_at = NULL, report_pending = false, updated_at = now()
            WHERE id = $1 AND status = 'dead' RETURNING 1)
          SELECT pg_notify($2, '') FROM replayed`,
         [id, n.channel],

@@ -4,7 +4,8 @@ import { createServer, connect, type Server, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it, vi } from 'vitest'
 import { signedRequest } from '@pocketsflow-webhooks/core/testing'
-import type { HandlerContext, WebhookEvent } from '@pocketsflow-webhooks/core'
+import pg from 'pg'
+import { startInboxWorker, type HandlerContext, type WebhookEvent, type WebhookHandlerError } from '@pocketsflow-webhooks/core'
 import { postgresInbox } from '../src/index.js'
 import { DATABASE_URL, post, rows, SECRET, serve, sleep, testScope } from './helpers.js'
 
@@ -172,5 +173,111 @@ describe('postgresInbox outcomes at the edges', () => {
     expect(attempts).toEqual([1, 2])
     await sleep(300)
     expect(onError).toHaveBeenCalledTimes(1)
+  })
+})
+
+describe('postgresInbox: exactly once at the seams found in review', () => {
+  const delivery = () => signedRequest({ secret: SECRET, type: 'order.completed' })
+
+  it('a success whose early record failed (a transient error) is written with the outcome: the retry does not run it again', async () => {
+    const name = table('mark_fails_once')
+    // A pool whose first `completed_handlers` append fails, as a dropped connection would.
+    const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 10 })
+    pool.on('error', () => {})
+    const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>
+    let failNextMark = true
+    pool.query = ((...args: unknown[]) => {
+      const config = args[0] as string | { text: string }
+      const text = typeof config === 'string' ? config : config.text
+      if (failNextMark && text.includes('array_append')) {
+        failNextMark = false
+        return Promise.reject(new Error('Connection terminated unexpectedly'))
+      }
+      return query(...args)
+    }) as typeof pool.query
+    const runs: string[] = []
+    let failB = 1
+    const app = await serve({
+      secret: SECRET,
+      retry: { maxAttempts: 3, minDelayMs: 10, maxDelayMs: 10 },
+      on: {
+        'order.completed': [
+          () => void runs.push('A'),
+          () => {
+            runs.push('B')
+            if (failB-- > 0) throw new Error('B down')
+          },
+        ],
+      },
+      inbox: postgresInbox({ pool, table: name, pollIntervalMs: 50 }),
+    })
+    try {
+      expect((await post(app.url, await delivery())).status).toBe(200)
+      await vi.waitFor(() => expect(runs).toEqual(['A', 'B', 'B']), { timeout: 5000 })
+      await sleep(200)
+      expect(runs).toEqual(['A', 'B', 'B'])
+    } finally {
+      await app.close(1000)
+      await pool.end()
+    }
+  })
+
+  it('close({ timeoutMs }) does not hand back at once an event whose handler ignores its signal: no other worker runs it beside it within its lease', async () => {
+    const name = table('close_overlap')
+    let running = 0
+    let most = 0
+    const handler = async () => {
+      running++
+      most = Math.max(most, running)
+      await sleep(1500) // ignores ctx.signal
+      running--
+    }
+    const options = { handlerTimeoutMs: 5000, on: { 'order.completed': handler } }
+    // The lease outlasts what is left of the handler once close() gives up on it (by default it is the
+    // handler's time limit + 10 s): past it, a process still running would overlap (documented).
+    const first = await serve({ secret: SECRET, ...options, inbox: postgresInbox({ connectionString: DATABASE_URL, table: name, pollIntervalMs: 100, leaseMs: 3000 }) })
+    expect((await post(first.url, await delivery())).status).toBe(200)
+    await vi.waitFor(() => expect(running).toBe(1), { timeout: 5000 })
+    // Another instance on the same table, then a rolling deploy with a shutdown deadline.
+    const second = startInboxWorker({ inbox: postgresInbox({ connectionString: DATABASE_URL, table: name, pollIntervalMs: 100, leaseMs: 3000 }), logger: false, ...options })
+    try {
+      await first.close(100)
+      await vi.waitFor(() => expect(running).toBe(0), { timeout: 5000 })
+      await sleep(500)
+      expect(most).toBe(1)
+      // Once its lease lapsed, the other instance ran it, still as attempt 1 (the interrupted run is not counted).
+      await vi.waitFor(async () => expect((await rows(admin, name)).map((r) => [r.status, r.attempts])).toEqual([['done', 1]]), { timeout: 10_000 })
+    } finally {
+      await second.close({ timeoutMs: 3000 })
+    }
+  })
+
+  it('reports a dead letter that was stored but never reported (its worker died in between), with the stored error', async () => {
+    const name = table('unreported')
+    const first = await serve({ secret: SECRET, retry: false, on: { 'order.completed': () => Promise.reject(new Error('refund API said no')) }, inbox: postgresInbox({ connectionString: DATABASE_URL, table: name, pollIntervalMs: 50 }) })
+    const onErrorFirst = vi.fn()
+    expect((await post(first.url, await delivery())).status).toBe(200)
+    await vi.waitFor(async () => expect((await rows(admin, name))[0]?.status).toBe('dead'), { timeout: 5000 })
+    await first.close(1000)
+    // As if the process had died between the write and the report: the flag still set, long ago.
+    await admin.query(`UPDATE "${name}" SET report_pending = true, finished_at = now() - interval '1 hour'`)
+    const errors: WebhookHandlerError[] = []
+    const worker = startInboxWorker({
+      inbox: postgresInbox({ connectionString: DATABASE_URL, table: name, pollIntervalMs: 50 }),
+      logger: false,
+      on: { 'order.completed': () => {} },
+      onError: (error) => void errors.push(error),
+    })
+    try {
+      await vi.waitFor(() => expect(errors).toHaveLength(1), { timeout: 5000 })
+      expect(errors[0]).toMatchObject({ handler: 'order.completed', attempts: 1 })
+      expect(errors[0]?.message).toContain('refund API said no')
+      await sleep(300)
+      expect(errors).toHaveLength(1)
+      expect(onErrorFirst).not.toHaveBeenCalled()
+      expect((await admin.query(`SELECT report_pending FROM "${name}"`)).rows).toEqual([{ report_pending: false }])
+    } finally {
+      await worker.close({ timeoutMs: 1000 })
+    }
   })
 })

@@ -198,8 +198,26 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions = {}): DedupeS
     }
   }
 
+  /**
+   * Completions that failed: the id stays "pending" and expires after `pendingTtlMs`, after which a
+   * replay of the body would run again. Written again as soon as Redis is reachable (id → value).
+   */
+  const uncompleted = new Map<string, string>()
+
+  async function completeAgain(): Promise<void> {
+    for (const [key, value] of [...uncompleted]) {
+      try {
+        await client.set(prefix + key, value, 'PX', retentionMs)
+        if (uncompleted.get(key) === value) uncompleted.delete(key)
+      } catch {
+        return // still unreachable: the next `ready` tries again
+      }
+    }
+  }
+
   const onReady = () => {
     if (uncertain.size > 0) void undoUncertain()
+    if (uncompleted.size > 0) void completeAgain()
   }
   client.on('ready', onReady)
 
@@ -229,8 +247,14 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions = {}): DedupeS
     async complete(key) {
       const claim = mine.get(key)
       mine.delete(key)
-      if (owned) await usable(client)
-      await client.set(prefix + key, claim?.type === undefined ? DONE : DONE_WITH_TYPE + claim.type, 'PX', retentionMs)
+      const value = claim?.type === undefined ? DONE : DONE_WITH_TYPE + claim.type
+      try {
+        if (owned) await usable(client)
+        await client.set(prefix + key, value, 'PX', retentionMs)
+      } catch (error) {
+        if (uncompleted.size < MAX_UNCERTAIN_IDS) uncompleted.set(key, value)
+        throw error
+      }
     },
     async release(key) {
       const claim = mine.get(key)
@@ -249,8 +273,9 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions = {}): DedupeS
       if (closed) return
       closed = true
       client.off('ready', onReady)
-      // Last chance for failed claims: queued before QUIT, so they run if Redis is there.
+      // Last chance for failed claims and completions: queued before QUIT, so they run if Redis is there.
       if (client.status === 'ready' && uncertain.size > 0) void undoUncertain()
+      if (client.status === 'ready' && uncompleted.size > 0) void completeAgain()
       if (owned) await closeClient(client)
     },
   }

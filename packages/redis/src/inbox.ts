@@ -4,6 +4,7 @@ import {
   parseEvent,
   resolveLogger,
   serializeEvent,
+  storableText,
   WebhookReceiverClosedError,
   type ClaimResult,
   type DeadLetter,
@@ -69,6 +70,13 @@ interface StoredDeadLetter {
   failedAt: number
   /** Handlers that had succeeded: a replay, or a re-send, does not run them again. */
   completed?: string[]
+  /** Handlers that failed their last attempt. */
+  failed?: string[]
+  /**
+   * onError has yet to hear of it: set when it is written, cleared once reported. A process that
+   * died in between leaves it set, and another worker reports it, with the stored error.
+   */
+  reportPending?: boolean
 }
 
 /** BullMQ gives up after this many failures; our own attempt count decides long before. */
@@ -85,6 +93,8 @@ const PENDING_DEAD_LETTER = '[dead letter pending] '
 /** The same, for a dead letter whose failure has not reached onError yet (a cut-short last attempt). */
 const PENDING_UNREPORTED_DEAD_LETTER = '[dead letter pending, unreported] '
 const ERROR_LOG_INTERVAL_MS = 30_000
+/** How often a worker looks for dead letters stored but never reported (their process died in between). */
+const UNREPORTED_SCAN_INTERVAL_MS = 60_000
 
 // Written in one step so a dead letter never exists while its id still counts as seen (a re-send
 // would be answered "duplicate" and lost), nor the other way round. The seen claim is BullMQ's
@@ -95,6 +105,14 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 if redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
 return 1`
+
+// Replaces a dead letter only if it is still the one that was read (compare-and-set).
+const REPLACE_DEAD_LETTER_IF_SAME = `
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+  return 1
+end
+return 0`
 
 // Drops exactly the dead letter that was replayed: one written since (a re-send failed again) stays.
 const REMOVE_DEAD_LETTER_IF_SAME = `
@@ -140,6 +158,7 @@ class BullmqInbox implements WebhookInbox {
   readonly #lastLogged = new Map<string, number>()
   #processor: InboxProcessor | undefined
   #worker: Worker<JobData> | undefined
+  #unreportedScan: ReturnType<typeof setInterval> | undefined
   #closing: Promise<void> | undefined
 
   constructor(options: BullmqInboxOptions) {
@@ -182,7 +201,9 @@ class BullmqInbox implements WebhookInbox {
     // A duplicate comes back as the job id that holds the event id, which names its first type.
     if (job.id === jobId) return true
     const firstType = typeOfJobId(job.id)
-    return firstType === undefined ? false : { firstType }
+    if (firstType === undefined) return false
+    // A type that had to be made storable reads back as such: the same type, all the same.
+    return { firstType: firstType === storableText(event.type) ? event.type : firstType }
   }
 
   start(processor: InboxProcessor): void {
@@ -215,6 +236,9 @@ class BullmqInbox implements WebhookInbox {
       },
     )
     worker.on('error', (error) => this.#logError('worker', error))
+    void this.#reportUnreported()
+    this.#unreportedScan = setInterval(() => void this.#reportUnreported(), UNREPORTED_SCAN_INTERVAL_MS)
+    this.#unreportedScan.unref()
     worker.on('lockRenewalFailed', (jobIds) => {
       for (const id of jobIds) {
         const running = this.#running.get(id)
@@ -253,6 +277,7 @@ class BullmqInbox implements WebhookInbox {
           failedAt: new Date(letter.failedAt),
           event: parseEvent(letter.event),
           completedHandlers: letter.completed ?? [],
+          failedHandlers: letter.failed ?? [],
         })
       } catch (error) {
         this.#logger.warn({ err: error, eventId: id }, 'unreadable dead letter skipped')
@@ -274,7 +299,12 @@ class BullmqInbox implements WebhookInbox {
     // letter is settled all the same.
     const data: JobData = { event: letter.event, ...(letter.completed ? { completed: letter.completed } : {}) }
     const job = await this.#queue.add(letter.type, data, this.#jobOptions(jobId, id))
-    if (job.id !== jobId) this.#logger.info({ eventId: id }, 'dead letter not queued again: a re-send of the event was recorded since')
+    if (job.id !== jobId) {
+      // The re-send's job takes the completed handlers from this letter, and removes it once it
+      // succeeds: removed now, the re-send would run them again.
+      this.#logger.info({ eventId: id }, 'dead letter not queued again: a re-send of the event was recorded since, and settles it')
+      return true
+    }
     await this.#client.eval(REMOVE_DEAD_LETTER_IF_SAME, 2, this.#deadLettersKey, this.#deadLetterIndexKey, id, raw)
     return true
   }
@@ -303,6 +333,10 @@ class BullmqInbox implements WebhookInbox {
       this.#logger.error({ err: error, jobId }, 'a job in the inbox queue is not an event this library recorded; dropping it')
       throw new UnrecoverableError('not an event recorded by @pocketsflow-webhooks/redis')
     }
+    // A re-send of a dead letter is a new job: the handlers that succeeded before are in its letter.
+    // Taken before anything else, a dead letter written below included.
+    if (job.data.completed === undefined) await this.#carryOverCompleted(job, event)
+
     // attemptsStarted counts every pick-up, those cut short by a crash or a lost lock included.
     const attempt = job.attemptsStarted - (job.data.released ?? 0)
     if (attempt > processor.maxAttempts) {
@@ -318,11 +352,8 @@ class BullmqInbox implements WebhookInbox {
       // No attempt reported this one, so onError hears of it from here, once the dead letter is
       // written (a failure of a final attempt already reached onError from that attempt).
       const report = reported ? undefined : () => processor.deadLettered(event, processor.maxAttempts, new Error(lastError))
-      await this.#deadLetterOrRetry(job, event, processor.maxAttempts, lastError, report)
+      await this.#deadLetterOrRetry(job, event, processor.maxAttempts, lastError, { completed: job.data.completed ?? [], failed: [], report })
     }
-
-    // A re-send of a dead letter is a new job: the handlers that succeeded before are in its letter.
-    if (job.data.completed === undefined) await this.#carryOverCompleted(job, event)
 
     const running: RunningAttempt = { controller: new AbortController() }
     this.#running.set(jobId, running)
@@ -359,15 +390,27 @@ class BullmqInbox implements WebhookInbox {
     if (running.stoppedBy === 'close' && outcome.interrupted) {
       // Given back, not failed: the next worker runs it as the same attempt.
       await job.updateData({ ...job.data, released: (job.data.released ?? 0) + 1 })
-      await job.moveToWait(token)
+      // A handler that ignores its signal may still be running: moved back now, another worker
+      // would run it beside this one. Left active instead: its lock lapses (nobody renews it once
+      // this worker has closed) and the stalled check gives it back.
+      if (outcome.abandoned) {
+        this.#logger.warn({ eventId: event.id, attempt }, 'a handler was still running when close() gave up on it; its event is given back when its lock lapses')
+      } else {
+        await job.moveToWait(token)
+      }
       throw new WaitingError()
     }
     if (running.stoppedBy === 'lost-lock') {
       // Another worker owns it now (or will once the stalled check runs): leave the job alone.
       throw new WaitingError()
     }
+    // Kept with the outcome too: the early record of a success (markCompleted) may have failed.
+    const completed = union(job.data.completed, outcome.completed)
     const message = describeThrown(outcome.error)
-    if (outcome.final) await this.#deadLetterOrRetry(job, event, attempt, message)
+    if (outcome.final) await this.#deadLetterOrRetry(job, event, attempt, message, { completed, failed: [...outcome.failed], report: outcome.report })
+    if (completed.length > (job.data.completed?.length ?? 0)) {
+      await job.updateData({ ...job.data, completed }).catch((error: unknown) => this.#logger.warn({ err: error, eventId: event.id }, 'could not record the handlers that succeeded; a retry may run them again'))
+    }
     // Retried by BullMQ after the processor's backoff (see backoffStrategy in start()).
     throw Object.assign(new Error(message), { retryInMs: outcome.retryInMs })
   }
@@ -386,12 +429,33 @@ class BullmqInbox implements WebhookInbox {
     await job.updateData({ ...job.data, completed })
   }
 
-  /** Writes the dead letter and fails the job for good; if Redis refused, the job comes back to try again. */
-  async #deadLetterOrRetry(job: Job<JobData>, event: WebhookEvent, attempts: number, lastError: string, written?: () => void): Promise<never> {
-    const letter: StoredDeadLetter = { event: job.data.event, type: event.type, attempts, lastError, failedAt: Date.now(), completed: job.data.completed ?? [] }
+  /**
+   * Writes the dead letter and fails the job for good; if Redis refused, the job comes back to try
+   * again. `report` (onError) runs once the letter is written, never before: a crash in between
+   * leaves the letter's reportPending for another worker, which reports the stored error.
+   */
+  async #deadLetterOrRetry(
+    job: Job<JobData>,
+    event: WebhookEvent,
+    attempts: number,
+    lastError: string,
+    outcome: { completed: string[]; failed: string[]; report: (() => void) | undefined },
+  ): Promise<never> {
+    const written = outcome.report
+    const letter: StoredDeadLetter = {
+      event: job.data.event,
+      type: event.type,
+      attempts,
+      lastError,
+      failedAt: Date.now(),
+      completed: outcome.completed,
+      failed: outcome.failed,
+      reportPending: written !== undefined,
+    }
+    const text = JSON.stringify(letter)
     const dedupeKey = `${this.#queue.keys['de']}:${job.deduplicationId ?? event.id}`
     try {
-      await this.#client.eval(WRITE_DEAD_LETTER, 3, this.#deadLettersKey, this.#deadLetterIndexKey, dedupeKey, event.id, JSON.stringify(letter), letter.failedAt, job.id as string)
+      await this.#client.eval(WRITE_DEAD_LETTER, 3, this.#deadLettersKey, this.#deadLetterIndexKey, dedupeKey, event.id, text, letter.failedAt, job.id as string)
     } catch (error) {
       this.#logger.error({ err: error, eventId: event.id }, 'could not write the dead letter; the event stays queued and this is tried again')
       // The job's next pick-up is past the last attempt: it only writes the dead letter, and the
@@ -401,11 +465,51 @@ class BullmqInbox implements WebhookInbox {
       throw Object.assign(new Error(marker + lastError), { retryInMs: DEAD_LETTER_RETRY_MS })
     }
     this.#logger.error({ eventId: event.id, type: event.type, attempts, lastError }, 'webhook event moved to the dead letters')
-    written?.()
+    if (written) await this.#reported(event.id, text, letter, written)
     throw new UnrecoverableError(lastError)
   }
 
+  /** Reports a stored dead letter, then clears its reportPending (only if the letter is still that one). */
+  async #reported(id: string, stored: string, letter: StoredDeadLetter, report: () => void): Promise<void> {
+    report()
+    try {
+      await this.#client.eval(REPLACE_DEAD_LETTER_IF_SAME, 1, this.#deadLettersKey, id, stored, JSON.stringify({ ...letter, reportPending: false }))
+    } catch (error) {
+      this.#logger.warn({ err: error, eventId: id }, 'could not record that a dead letter was reported; it may be reported again')
+    }
+  }
+
+  /**
+   * Dead letters stored but never reported: their process died between the write and onError.
+   * Reported now with the stored error, by whichever worker clears the flag first. Only letters
+   * older than a lock: a younger one's worker may be reporting it right now.
+   */
+  async #reportUnreported(): Promise<void> {
+    const processor = this.#processor
+    if (!processor || this.#closing) return
+    try {
+      await usable(this.#client)
+      const all = await this.#client.hgetall(this.#deadLettersKey)
+      for (const [id, raw] of Object.entries(all)) {
+        let letter: StoredDeadLetter
+        let event: WebhookEvent
+        try {
+          letter = JSON.parse(raw) as StoredDeadLetter
+          if (!letter.reportPending || Date.now() - letter.failedAt < this.#lockDurationMs) continue
+          event = parseEvent(letter.event)
+        } catch {
+          continue // unreadable: listed (and skipped) by deadLetters()
+        }
+        const cleared = await this.#client.eval(REPLACE_DEAD_LETTER_IF_SAME, 1, this.#deadLettersKey, id, raw, JSON.stringify({ ...letter, reportPending: false }))
+        if (cleared === 1) processor.deadLettered(event, letter.attempts, new Error(letter.lastError ?? 'unknown error'), letter.failed)
+      }
+    } catch (error) {
+      this.#logError('dead letters', error)
+    }
+  }
+
   async #close(timeoutMs: number): Promise<void> {
+    clearInterval(this.#unreportedScan)
     const worker = this.#worker
     if (worker) {
       // Stops taking jobs at once, and resolves when the running ones have finished and reported.
@@ -471,7 +575,12 @@ class BullmqInbox implements WebhookInbox {
  * what type the event was first recorded under. `|` never appears in an encoded component.
  */
 function newJobId(eventId: string, type: string): string {
-  return `${encodeURIComponent(eventId)}|${encodeURIComponent(type)}|${randomUUID()}`
+  return `${encodeURIComponent(eventId)}|${encodeURIComponent(storableText(type))}|${randomUUID()}`
+}
+
+/** Both lists' names, each once. */
+function union(a: readonly string[] | undefined, b: readonly string[]): string[] {
+  return [...new Set([...(a ?? []), ...b])]
 }
 
 /** The type a job id names (ids written before types were kept name none). */

@@ -157,6 +157,20 @@ describe('redisDedupeStore when the connection fails', () => {
     await vi.waitFor(async () => expect(await redis.exists(`${p}evt`)).toBe(0), { timeout: 5000, interval: 50 })
   })
 
+  it('a completion that failed is written once Redis is reachable: the id is remembered for the retention, not just pendingTtlMs', async () => {
+    const p = prefix('complete-failed')
+    const proxy = await proxyToRedis()
+    const redis = inspector()
+    const a = await storeThrough(proxy, p, { pendingTtlMs: 60_000, retentionMs: 3_600_000 })
+    expect(await a.claim('evt', 'order.completed')).toBe(true)
+    await proxy.stop()
+    await expect(a.complete('evt')).rejects.toThrow()
+    expect(await redis.get(`${p}evt`)).toMatch(/^pending:/)
+    await proxy.start()
+    await vi.waitFor(async () => expect(await redis.get(`${p}evt`)).toBe('done:order.completed'), { timeout: 5000, interval: 50 })
+    expect(await redis.pttl(`${p}evt`)).toBeGreaterThan(60_000)
+  })
+
   it('a claim that rejected after it landed: 503, and the re-send is processed once (receiver)', async () => {
     const p = prefix('rejected-app')
     const proxy = await proxyToRedis()
@@ -182,7 +196,7 @@ describe('redisDedupeStore when the connection fails', () => {
     expect(runs).toHaveLength(2)
   })
 
-  it("a claim whose reply comes after the receiver's deadline is undone, so the re-send is processed (receiver)", async () => {
+  it("a claim whose reply comes after the receiver's deadline is processed, so a re-send meanwhile answered duplicate is not lost (receiver)", async () => {
     const p = prefix('late-app')
     const proxy = await proxyToRedis()
     const redis = inspector()
@@ -190,16 +204,24 @@ describe('redisDedupeStore when the connection fails', () => {
     const app = await appThrough(proxy, p, runs, 300)
     await warmUp(app, redis, p, runs)
 
+    // Another instance on the same Redis, reached directly.
+    const other = await startApp({ secret: SECRET, dedupe: redisDedupeStore({ url: REDIS_URL, prefix: p }), on: { 'order.completed': (e) => void runs.push(e.id) } })
+    cleanups.push(() => other.stop(1000))
+
     const req = await signedRequest({ secret: SECRET, type: 'order.completed' })
     proxy.delayReplies(1000)
     expect((await post(app.url, req)).status).toBe(503)
     proxy.delayReplies(0)
-    // The claim has landed; its "won" arrives after the receiver gave up, which then releases it.
+    // The claim has landed: the re-send, to the other instance, is a duplicate...
     expect((await valuesUnder(redis, p)).filter((v) => v.startsWith('pending:'))).toHaveLength(1)
-    await vi.waitFor(async () => expect(await valuesUnder(redis, p)).toEqual(['done:order.completed']), { timeout: 5000, interval: 50 })
-    expect(runs).toHaveLength(1)
-    expect(await post(app.url, req)).toEqual({ status: 200, body: { received: true } })
-    await vi.waitFor(() => expect(runs).toHaveLength(2))
+    expect(await post(other.url, req)).toEqual({ status: 200, body: { received: true, duplicate: true } })
+    // ...so when its "won" arrives after the first receiver gave up, the event is processed there, once
+    // (beside the warm-up's key).
+    await vi.waitFor(async () => expect(await valuesUnder(redis, p)).toEqual(['done:order.completed', 'done:order.completed']), { timeout: 5000, interval: 50 })
+    expect(runs).toHaveLength(2)
+    expect(await post(other.url, req)).toEqual({ status: 200, body: { received: true, duplicate: true } })
+    await sleep(100)
+    expect(runs).toHaveLength(2)
   })
 
   it('concurrent claims across instances still have exactly one winner when replies are lost or claims fail', async () => {

@@ -4,7 +4,7 @@ import { createServer, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { Redis } from 'ioredis'
 import { signedRequest } from '@pocketsflow-webhooks/core/testing'
-import type { InboxAttempt, InboxOutcome, InboxProcessor, WebhookEvent, WebhookHandlerError, WebhookInbox } from '@pocketsflow-webhooks/core'
+import { startInboxWorker, type InboxAttempt, type InboxOutcome, type InboxProcessor, type WebhookEvent, type WebhookHandlerError, type WebhookInbox } from '@pocketsflow-webhooks/core'
 import { bullmqInbox } from '../src/index.js'
 import { post, quiet, REDIS_URL, SECRET, sleep, testScope, uniqueName } from './helpers.js'
 
@@ -130,5 +130,57 @@ describe('bullmqInbox (review regressions)', () => {
     // The reconnection strategy retries at most 2 s apart: anything still alive shows up here.
     await sleep(4500)
     expect(connections - after).toBe(0)
+  })
+
+  it('reports a dead letter that was stored but never reported (its worker died in between), with the stored error', async () => {
+    const name = queue('unreported')
+    const first = await app({ secret: SECRET, retry: false, inbox: inboxFor(name), on: { 'order.completed': () => Promise.reject(new Error('refund API said no')) } })
+    expect((await post(first.url, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
+    const web = first.webhook.receiver
+    await vi.waitFor(async () => expect(await web.deadLetters()).toHaveLength(1), { timeout: 5000 })
+    await first.stop(1000)
+    // As if the process had died between the write and the report: the flag still set, long ago.
+    const client = redis()
+    const key = `${name}:${name}:dead-letters`
+    const [[id, raw]] = Object.entries(await client.hgetall(key)) as [[string, string]]
+    await client.hset(key, id, JSON.stringify({ ...JSON.parse(raw), reportPending: true, failedAt: Date.now() - 3_600_000 }))
+    const errors: WebhookHandlerError[] = []
+    const worker = startInboxWorker({ inbox: inboxFor(name), logger: quiet, on: { 'order.completed': () => {} }, onError: (error) => void errors.push(error) })
+    cleanups.push(() => worker.close({ timeoutMs: 1000 }))
+    await vi.waitFor(() => expect(errors).toHaveLength(1), { timeout: 5000 })
+    expect(errors[0]).toMatchObject({ handler: 'order.completed', attempts: 1 })
+    expect(errors[0]?.message).toContain('refund API said no')
+    await sleep(300)
+    expect(errors).toHaveLength(1)
+    expect(JSON.parse((await client.hget(key, id)) as string)).toMatchObject({ reportPending: false })
+  })
+
+  it('close({ timeoutMs }) does not hand back at once an event whose handler ignores its signal: no other worker runs it beside it within its lock', async () => {
+    const name = queue('close-overlap')
+    let running = 0
+    let most = 0
+    const runs: number[] = []
+    const handler = async (_event: WebhookEvent, ctx: { attempt: number }) => {
+      runs.push(ctx.attempt)
+      running++
+      most = Math.max(most, running)
+      await sleep(1500) // ignores ctx.signal
+      running--
+    }
+    const options = { handlerTimeoutMs: 5000, on: { 'order.completed': handler } }
+    // The lock outlasts what is left of the handler once close() gives up on it.
+    const first = await app({ secret: SECRET, ...options, inbox: inboxFor(name, { lockDurationMs: 3000, stalledIntervalMs: 500 }) })
+    expect((await post(first.url, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
+    await vi.waitFor(() => expect(running).toBe(1), { timeout: 5000 })
+    const second = startInboxWorker({ inbox: inboxFor(name, { lockDurationMs: 3000, stalledIntervalMs: 500 }), logger: quiet, ...options })
+    cleanups.push(() => second.close({ timeoutMs: 3000 }))
+    await first.stop(100)
+    await vi.waitFor(() => expect(running).toBe(0), { timeout: 5000 })
+    await sleep(500)
+    expect(most).toBe(1)
+    // Once its lock lapsed, the other worker ran it, as the same attempt (the interrupted run is not counted).
+    await vi.waitFor(() => expect(runs).toEqual([1, 1]), { timeout: 15_000 })
+    await vi.waitFor(() => expect(running).toBe(0), { timeout: 5000 })
+    expect(most).toBe(1)
   })
 })
