@@ -1,23 +1,40 @@
 import type { Logger, WebhookReceiver } from '@pocketsflow-webhooks/core'
 
+/** What the build phase needs to see of a receiver's options. */
+interface ReceiverOptionsSeen {
+  readonly secret?: unknown
+  readonly inbox?: unknown
+  readonly dedupe?: unknown
+}
+
 /**
- * `next build` loads every route module to read its config (runtime, dynamic, …), usually without
- * the runtime secrets (a Docker build, CI). A secret that is not set then must not fail the build:
- * the receiver is built when the route is first used instead, and that server, which has the
- * secret, validates it as usual. Everywhere else (runtime, unit tests) it is built at once, and a
- * missing secret throws right there.
+ * `next build` loads every route module to read its config (runtime, dynamic, …). The receiver is
+ * not built then: an inbox's receiver starts workers that take events off the live queue or table,
+ * and a build must not handle (or, by exiting mid-handler, cut short) anyone's events. It is built
+ * when the route is first used, by the server. The options are still checked during the build,
+ * with a receiver that has no inbox, so a mistake fails the build as it would the server; but not
+ * without a secret, which builds often lack (a Docker build, CI): the server, which has it, checks
+ * it. Everywhere else (runtime, unit tests) the receiver is built at once.
  */
-export function prepareReceiver(create: () => WebhookReceiver, secret: unknown, logger: Logger): () => WebhookReceiver {
-  if (!(isNextBuild() && isUnset(secret))) {
-    const receiver = create()
+export function prepareReceiver<O extends ReceiverOptionsSeen>(
+  create: (options: O) => WebhookReceiver,
+  options: O,
+  logger: Logger,
+): () => WebhookReceiver {
+  if (!isNextBuild()) {
+    const receiver = create(options)
     return () => receiver
   }
-  logger.warn(
-    { phase: 'phase-production-build' },
-    'no webhook secret while `next build` loads this route: fine for the build, but the route will throw at runtime unless the secret is set then',
-  )
+  if (isUnset(options?.secret)) {
+    logger.warn(
+      { phase: 'phase-production-build' },
+      'no webhook secret while `next build` loads this route: fine for the build, but the route will throw at runtime unless the secret is set then',
+    )
+  } else {
+    void create({ ...options, inbox: undefined, dedupe: false }).close()
+  }
   let receiver: WebhookReceiver | undefined
-  return () => (receiver ??= create())
+  return () => (receiver ??= create(options))
 }
 
 function isNextBuild(): boolean {

@@ -18,7 +18,7 @@ const nextAfter = ((namespace: Record<string, unknown>) => {
 
 /** `export const POST = pocketsflowWebhook({ secret, on })` next to `export const runtime = 'edge'`. */
 export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: PocketsflowWebhookOptions<P>): PocketsflowRouteHandler {
-  return createRouteHandler(() => createWebhookReceiver(options), options, resolveLogger(options?.logger), nextAfter)
+  return createRouteHandler((o) => createWebhookReceiver(o), options, resolveLogger(options?.logger), nextAfter)
 }
 
 export type { PocketsflowRouteHandler, PocketsflowWebhookOptions } from './route.js'

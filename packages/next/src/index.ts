@@ -22,7 +22,7 @@ const nextAfter = (() => {
  * Next's `after()` where available (see the `schedule` option).
  */
 export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: PocketsflowWebhookOptions<P>): PocketsflowRouteHandler {
-  return createRouteHandler(() => createWebhookReceiver(options), options, resolveLogger(options?.logger), nextAfter)
+  return createRouteHandler((o) => createWebhookReceiver(o), options, resolveLogger(options?.logger), nextAfter)
 }
 
 export { pocketsflowPagesWebhook, type PocketsflowPagesHandler, type PocketsflowPagesWebhookOptions } from './pages.js'

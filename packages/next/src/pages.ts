@@ -34,7 +34,7 @@ const MOUNT_ADVICE =
 export function pocketsflowPagesWebhook<P extends Provider = 'pocketsflow'>(options: PocketsflowPagesWebhookOptions<P>): PocketsflowPagesHandler {
   const logger = resolveLogger(options?.logger)
   const schedule = createScheduler(options, logger, undefined, ['waitUntil', 'inline'])
-  const receiver = prepareReceiver(() => createWebhookReceiver(options), options.secret, logger)
+  const receiver = prepareReceiver((o) => createWebhookReceiver(o), options, logger)
   const handler = async (req: IncomingMessage & { body?: unknown }, res: ServerResponse): Promise<void> => {
     const result = await receiveNodeRequest(receiver(), { req, consumed: req.body !== undefined, mountAdvice: MOUNT_ADVICE })
     if (!result.after) return sendNodeResponse(req, res, result)

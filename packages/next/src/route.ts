@@ -78,14 +78,14 @@ async function receive(receiver: WebhookReceiver, request: Request): Promise<Rec
 const MISCONFIGURED = { status: 500, headers: { 'content-type': 'application/json; charset=utf-8' } }
 
 /** Wraps a receiver (built by the Node or the Edge entry) as a `(request: Request) => Promise<Response>`. */
-export function createRouteHandler(
-  createReceiver: () => WebhookReceiver,
-  options: ScheduleOptions & { secret?: unknown },
+export function createRouteHandler<O extends ScheduleOptions & { secret?: unknown }>(
+  createReceiver: (options: O) => WebhookReceiver,
+  options: O,
   logger: Logger,
   nextAfter: NextAfter | undefined,
 ): PocketsflowRouteHandler {
   const schedule = createScheduler(options, logger, nextAfter)
-  const receiver = prepareReceiver(createReceiver, options.secret, logger)
+  const receiver = prepareReceiver(createReceiver, options, logger)
   const handler = async (request: Request): Promise<Response> => {
     let result: ReceiverResult
     try {

@@ -48,24 +48,41 @@ function run(child: ChildProcess, log: (text: string) => void): Promise<number |
  * NODE_ENV is production: vitest's `test` would make Next warn and behave differently.
  */
 export async function buildAndStart(dir: string, env: Record<string, string>): Promise<RunningApp> {
+  const built = await nextBuild(dir, {})
+  const app = await nextStart(dir, env)
+  return { ...app, output: () => built + app.output() }
+}
+
+function nextBin(dir: string): string {
   const dist = join(dir, 'node_modules', '@pocketsflow-webhooks', 'next', 'dist', 'index.js')
   if (!existsSync(dist)) throw new Error('packages/next/dist is missing: run `pnpm build` first')
-  const next = join(dir, 'node_modules', 'next', 'dist', 'bin', 'next')
+  return join(dir, 'node_modules', 'next', 'dist', 'bin', 'next')
+}
+
+function baseEnv(): Record<string, string | undefined> {
   const { POCKETSFLOW_WEBHOOK_SECRET: _secret, ...inherited } = process.env
-  const base = { ...inherited, NODE_ENV: 'production', NEXT_TELEMETRY_DISABLED: '1' }
+  return { ...inherited, NODE_ENV: 'production', NEXT_TELEMETRY_DISABLED: '1' }
+}
+
+/** `next build` with these variables on top of the environment (minus the webhook secret); resolves with its output. */
+export async function nextBuild(dir: string, env: Record<string, string>): Promise<string> {
+  let output = ''
+  rmSync(join(dir, '.data'), { recursive: true, force: true })
+  const build = spawn(process.execPath, [nextBin(dir), 'build'], { cwd: dir, env: { ...baseEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const code = await run(build, (text) => void (output += text))
+  if (code !== 0) throw new Error(`next build failed (${code}):\n${output}`)
+  return output
+}
+
+/** `next start` on a free port, once `readyPath` answers. `stop()` sends SIGTERM (SIGKILL after 5 s). */
+export async function nextStart(dir: string, env: Record<string, string>, readyPath = '/api/effects'): Promise<RunningApp & { readonly exited: Promise<number | null> }> {
   let output = ''
   const log = (text: string) => void (output += text)
-
-  rmSync(join(dir, '.data'), { recursive: true, force: true })
-  const build = spawn(process.execPath, [next, 'build'], { cwd: dir, env: base, stdio: ['ignore', 'pipe', 'pipe'] })
-  const code = await run(build, log)
-  if (code !== 0) throw new Error(`next build failed (${code}):\n${output}`)
-
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const server = spawn(process.execPath, [next, 'start', '-p', String(port), '-H', '127.0.0.1'], {
+  const server = spawn(process.execPath, [nextBin(dir), 'start', '-p', String(port), '-H', '127.0.0.1'], {
     cwd: dir,
-    env: { ...base, ...env, EFFECTS_URL: url },
+    env: { ...baseEnv(), ...env, EFFECTS_URL: url },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const exited = run(server, log)
@@ -79,7 +96,7 @@ export async function buildAndStart(dir: string, env: Record<string, string>): P
   try {
     for (let i = 0; ; i++) {
       if (server.exitCode !== null) throw new Error(`next start exited (${server.exitCode}):\n${output}`)
-      const ok = await fetch(`${url}/api/effects`).then((res) => res.ok, () => false)
+      const ok = await fetch(`${url}${readyPath}`).then((res) => res.ok, () => false)
       if (ok) break
       if (i > 300) throw new Error(`next start did not answer within 30 s:\n${output}`)
       await new Promise((resolve) => setTimeout(resolve, 100))
@@ -93,6 +110,7 @@ export async function buildAndStart(dir: string, env: Record<string, string>): P
     output: () => output,
     effects: async () => (await (await fetch(`${url}/api/effects`)).json()) as Effect[],
     stop,
+    exited,
   }
 }
 

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it, vi } from 'vitest'
 import { signedRequest } from '@pocketsflow-webhooks/core/testing'
+import { startTcpProxy, throughProxy, type TcpProxy } from '../../../test/tcp-proxy.js'
 import { adminPool, DATABASE_URL, dropTables, PATH, post, rows, SECRET, sleep, uniqueTable } from './helpers.js'
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/receiver.mjs', import.meta.url))
@@ -129,6 +130,68 @@ describe('postgresInbox across process deaths', () => {
     try {
       await vi.waitFor(async () => expect((await rows(admin, table))[0]?.status).toBe('done'), { timeout: 10_000 })
       expect(await runs()).toEqual(['start 1', 'start 1', 'end 1'])
+    } finally {
+      await killed(second.child, 'SIGKILL')
+    }
+  })
+
+  // A final failure, then the process dies: before its outcome reached PostgreSQL (A), or after it
+  // was stored but before onError (B). Either way onError is called once in all, never before the
+  // outcome is stored, and a report made after the restart carries what was stored.
+  async function finalFailureThenKill(label: string, fault: (proxy: TcpProxy) => void | Promise<void>) {
+    const { table, runsTable, runs } = await setup(label)
+    const target = new URL(DATABASE_URL)
+    const proxy = await startTcpProxy(Number(target.port || 5432), target.hostname)
+    try {
+      const first = await receiver({
+        TABLE: table,
+        RUNS_TABLE: runsTable,
+        DATABASE_URL: throughProxy(DATABASE_URL, proxy),
+        RUNS_DATABASE_URL: DATABASE_URL,
+        MAX_ATTEMPTS: '1',
+        HANDLER_MS: '300',
+        FAIL: '1',
+      })
+      expect((await post(first.url, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
+      await vi.waitFor(async () => expect(await runs()).toEqual(['start 1']), { timeout: 5000, interval: 20 })
+      await fault(proxy) // the handler fails right after this
+      await sleep(800)
+      await killed(first.child, 'SIGKILL')
+      return { table, runsTable, runs, first }
+    } finally {
+      await proxy.close()
+    }
+  }
+
+  it('a kill after a final failure, before its outcome is stored: onError once, after the restart', async () => {
+    const { table, runsTable, runs, first } = await finalFailureThenKill('kill_before_outcome', (proxy) => proxy.stop())
+    expect(first.output()).not.toContain('onError')
+    expect((await rows(admin, table)).map((r) => r.status)).toEqual(['running'])
+    await sleep(1100) // the dead process's lease
+    const second = await receiver({ TABLE: table, RUNS_TABLE: runsTable, MAX_ATTEMPTS: '1', FAIL: '1' })
+    try {
+      await vi.waitFor(() => expect(second.output()).toMatch(/onError order\.completed 1|onError inbox 1/), { timeout: 10_000 })
+      await sleep(300)
+      expect(second.output().match(/onError/g)).toHaveLength(1)
+      expect((await rows(admin, table)).map((r) => r.status)).toEqual(['dead'])
+      expect(await runs()).toEqual(['start 1'])
+    } finally {
+      await killed(second.child, 'SIGKILL')
+    }
+  })
+
+  it('a kill after a final failure was stored, before onError: reported once after the restart, with the stored error', async () => {
+    const { table, runsTable, runs, first } = await finalFailureThenKill('kill_before_report', (proxy) => proxy.delayReplies(5000))
+    expect(first.output()).not.toContain('onError')
+    expect((await admin.query(`SELECT status, report_pending FROM "${table}"`)).rows).toEqual([{ status: 'dead', report_pending: true }])
+    await sleep(1100) // older than a lease: its own worker is surely not reporting it any more
+    const second = await receiver({ TABLE: table, RUNS_TABLE: runsTable, MAX_ATTEMPTS: '1', FAIL: '1' })
+    try {
+      await vi.waitFor(() => expect(second.output()).toContain('onError order.completed 1 fulfilment refused'), { timeout: 10_000 })
+      await sleep(300)
+      expect(second.output().match(/onError/g)).toHaveLength(1)
+      expect((await admin.query(`SELECT report_pending FROM "${table}"`)).rows).toEqual([{ report_pending: false }])
+      expect(await runs()).toEqual(['start 1'])
     } finally {
       await killed(second.child, 'SIGKILL')
     }

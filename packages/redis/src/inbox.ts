@@ -77,6 +77,8 @@ interface StoredDeadLetter {
    * died in between leaves it set, and another worker reports it, with the stored error.
    */
   reportPending?: boolean
+  /** The job that wrote it: if that job comes back (its process died before failing it), it is done. */
+  jobId?: string
 }
 
 /** BullMQ gives up after this many failures; our own attempt count decides long before. */
@@ -340,6 +342,9 @@ class BullmqInbox implements WebhookInbox {
     // attemptsStarted counts every pick-up, those cut short by a crash or a lost lock included.
     const attempt = job.attemptsStarted - (job.data.released ?? 0)
     if (attempt > processor.maxAttempts) {
+      // This job already wrote its dead letter, and its process died before it could fail the job:
+      // the letter and its error stand (reported now if it was not); only the job is left to end.
+      await this.#endIfLetterWritten(job, event)
       // The last attempt started but never reported (the process died): nothing is left to try.
       const reason = job.failedReason ?? ''
       const reported = reason.startsWith(PENDING_DEAD_LETTER)
@@ -451,6 +456,7 @@ class BullmqInbox implements WebhookInbox {
       completed: outcome.completed,
       failed: outcome.failed,
       reportPending: written !== undefined,
+      jobId: job.id as string,
     }
     const text = JSON.stringify(letter)
     const dedupeKey = `${this.#queue.keys['de']}:${job.deduplicationId ?? event.id}`
@@ -467,6 +473,30 @@ class BullmqInbox implements WebhookInbox {
     this.#logger.error({ eventId: event.id, type: event.type, attempts, lastError }, 'webhook event moved to the dead letters')
     if (written) await this.#reported(event.id, text, letter, written)
     throw new UnrecoverableError(lastError)
+  }
+
+  /** Ends a job whose dead letter it already wrote (see #process); reports the letter if that is still due. */
+  async #endIfLetterWritten(job: Job<JobData>, event: WebhookEvent): Promise<void> {
+    const raw = await this.#client.hget(this.#deadLettersKey, event.id)
+    if (raw === null) return
+    let letter: StoredDeadLetter
+    try {
+      letter = JSON.parse(raw) as StoredDeadLetter
+    } catch {
+      return
+    }
+    if (letter.jobId !== job.id) return
+    if (letter.reportPending) await this.#reportStored(event, raw, letter)
+    throw new UnrecoverableError(letter.lastError ?? 'dead letter written before the process stopped')
+  }
+
+  /**
+   * Reports a letter stored by a process that died before reporting it, with what was stored. The
+   * flag is cleared first (compare-and-set): of several workers finding it, one reports it.
+   */
+  async #reportStored(event: WebhookEvent, raw: string, letter: StoredDeadLetter): Promise<void> {
+    const cleared = await this.#client.eval(REPLACE_DEAD_LETTER_IF_SAME, 1, this.#deadLettersKey, event.id, raw, JSON.stringify({ ...letter, reportPending: false }))
+    if (cleared === 1) this.#processor?.deadLettered(event, letter.attempts, new Error(letter.lastError ?? 'unknown error'), letter.failed)
   }
 
   /** Reports a stored dead letter, then clears its reportPending (only if the letter is still that one). */
@@ -500,8 +530,7 @@ class BullmqInbox implements WebhookInbox {
         } catch {
           continue // unreadable: listed (and skipped) by deadLetters()
         }
-        const cleared = await this.#client.eval(REPLACE_DEAD_LETTER_IF_SAME, 1, this.#deadLettersKey, id, raw, JSON.stringify({ ...letter, reportPending: false }))
-        if (cleared === 1) processor.deadLettered(event, letter.attempts, new Error(letter.lastError ?? 'unknown error'), letter.failed)
+        await this.#reportStored(event, raw, letter)
       }
     } catch (error) {
       this.#logError('dead letters', error)

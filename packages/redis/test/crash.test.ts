@@ -6,6 +6,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
 import { Redis } from 'ioredis'
 import { signedRequest } from '@pocketsflow-webhooks/core/testing'
 import { bullmqInbox } from '../src/index.js'
+import { startTcpProxy, throughProxy, type TcpProxy } from '../../../test/tcp-proxy.js'
 import { post, REDIS_URL, removeKeys, SECRET, sleep, uniqueName } from './helpers.js'
 
 const fixture = fileURLToPath(new URL('./fixtures/receiver.mjs', import.meta.url))
@@ -104,6 +105,48 @@ describe('bullmqInbox across a kill -9', { timeout: 60_000 }, () => {
     expect(await runs(name)).toHaveLength(1)
     // Dead-lettered outside an attempt, it still reaches onError.
     await vi.waitFor(async () => expect(await redis.lrange(`${name}:errors`, 0, -1)).toEqual(['inbox 1']), { timeout: 5000 })
+  })
+
+  // A final failure, then the process dies: before its dead letter reached Redis (A), or after it
+  // was stored but before onError (B). Either way onError is called once in all, never before the
+  // outcome is stored, and a report made after the restart carries what was stored.
+  async function finalFailureThenKill(name: string, fault: (proxy: TcpProxy) => void | Promise<void>): Promise<void> {
+    const target = new URL(REDIS_URL)
+    const proxy = await startTcpProxy(Number(target.port || 6379), target.hostname)
+    cleanups.push(() => proxy.close())
+    const first = await receiver(name, { INBOX_REDIS_URL: throughProxy(REDIS_URL, proxy), MAX_ATTEMPTS: '1', HANDLER_MS: '300', FAIL: '1' })
+    expect((await post(first.url, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
+    await vi.waitFor(async () => expect(await runs(name)).toHaveLength(1), { timeout: 10_000, interval: 20 })
+    await fault(proxy) // the handler fails right after this
+    await sleep(800)
+    await kill9(first)
+    expect(await redis.lrange(`${name}:errors`, 0, -1)).toEqual([])
+  }
+
+  it('a kill after a final failure, before its dead letter is stored: onError once, after the restart', async () => {
+    const name = uniqueName('kill-before-outcome')
+    cleanups.push(() => removeKeys(name))
+    await finalFailureThenKill(name, (proxy) => proxy.stop())
+    await receiver(name, { MAX_ATTEMPTS: '1', FAIL: '1' })
+    await vi.waitFor(async () => expect(await redis.lrange(`${name}:errors`, 0, -1)).toHaveLength(1), { timeout: 20_000, interval: 100 })
+    await sleep(1000)
+    expect(await redis.lrange(`${name}:errors`, 0, -1)).toHaveLength(1)
+    expect(await runs(name)).toHaveLength(1)
+  })
+
+  it('a kill after a final failure was stored, before onError: reported once after the restart, with the stored error', async () => {
+    const name = uniqueName('kill-before-report')
+    cleanups.push(() => removeKeys(name))
+    await finalFailureThenKill(name, (proxy) => proxy.delayReplies(5000))
+    const inbox = bullmqInbox({ connection: { url: REDIS_URL }, queueName: name, prefix: name, logger: false })
+    cleanups.push(() => inbox.close())
+    expect((await inbox.deadLetters()).map((l) => l.lastError)).toEqual(['fulfilment refused'])
+    await sleep(2100) // older than a lock: its own worker is surely not reporting it any more
+    await receiver(name, { MAX_ATTEMPTS: '1', FAIL: '1' })
+    await vi.waitFor(async () => expect(await redis.lrange(`${name}:errors`, 0, -1)).toEqual(['order.completed 1 fulfilment refused']), { timeout: 20_000, interval: 100 })
+    await sleep(1000)
+    expect(await redis.lrange(`${name}:errors`, 0, -1)).toHaveLength(1)
+    expect(await runs(name)).toHaveLength(1)
   })
 })
 
