@@ -248,6 +248,30 @@ export function describeInboxContract(name: string, engine: InboxEngine): void {
       }
     })
 
+    it('a re-send of a dead letter under another type header runs as the type it was first recorded under', async () => {
+      const runs: string[] = []
+      let broken = true
+      const app = await engine.start({
+        secret: SECRET,
+        logger: quiet,
+        retry: false,
+        inbox: engine.inbox('dead_other_type'),
+        on: {
+          'order.completed': [() => void runs.push('completed A'), () => (runs.push('completed B'), broken ? Promise.reject(new Error('x')) : undefined)],
+          'order.refunded': () => void runs.push('refunded'),
+        },
+      })
+      const body = JSON.stringify({ customer: { email: 'a@example.com' }, n: Math.random() })
+      const as = async (type: string) => ({ headers: await signWebhook({ secret: SECRET, body, type }), body })
+      expect((await post(app.url, await as('order.completed'))).status).toBe(200)
+      await vi.waitFor(async () => expect(await app.webhook.receiver.deadLetters()).toHaveLength(1), { timeout: 10_000 })
+      broken = false
+      expect((await post(app.url, await as('order.refunded'))).status).toBe(200)
+      await vi.waitFor(() => expect(runs).toEqual(['completed A', 'completed B', 'completed B']), { timeout: 10_000 })
+      await sleep(200)
+      expect(runs).toEqual(['completed A', 'completed B', 'completed B'])
+    })
+
     it('tells a duplicate under another type from a plain one (the type header is not signed)', async () => {
       const duplicates: [string, string | undefined][] = []
       const app = await engine.start({

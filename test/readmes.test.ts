@@ -26,7 +26,8 @@ describe.each(packages)('packages/%s/README.md', (name) => {
     // Inside the package, so its own name resolves to its build through package exports.
     const script = join(dir, `readme-snippet-${process.pid}.tmp.mjs`)
     writeFileSync(script, first?.[2] as string)
-    const port = 24000 + ((process.pid + packages.indexOf(name) * 97) % 20000)
+    // Below Linux's ephemeral range, so no outgoing connection of another test holds it.
+    const port = 20000 + ((process.pid + packages.indexOf(name) * 97) % 12000)
     const child = spawn(process.execPath, [script], {
       env: { ...process.env, PORT: String(port), POCKETSFLOW_WEBHOOK_SECRET: SECRET },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -21,6 +21,11 @@ export interface TcpProxy {
    * Resolves once the connection was cut.
    */
   loseNextReply(options?: { stop?: boolean }): Promise<void>
+  /**
+   * Cuts the connection that sends the next command, before the command reaches the server: the
+   * server never runs it. Resolves once the connection was cut.
+   */
+  dropNextRequest(): Promise<void>
   /** Holds every reply (server to client) for `ms` before passing it on, in order; 0 to stop. */
   delayReplies(ms: number): void
 }
@@ -37,6 +42,8 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
   let replyDelayMs = 0
   /** Waiting for the next command of any connection. */
   let armed: ArmedCut | undefined
+  /** Waiting for the next command of any connection, to drop it unsent. */
+  let dropArmed: (() => void) | undefined
 
   const listen = () =>
     new Promise<void>((resolve, reject) => {
@@ -55,6 +62,14 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
         // Delayed replies keep their order: each goes no earlier than the one before it.
         let lastReplyAt = 0
         client.on('data', (chunk: Buffer) => {
+          if (dropArmed !== undefined) {
+            const done = dropArmed
+            dropArmed = undefined
+            client.destroy()
+            upstream.destroy()
+            done()
+            return
+          }
           if (armed !== undefined && cut === undefined) {
             cut = armed
             armed = undefined
@@ -88,7 +103,9 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
         })
       })
       s.once('error', reject)
-      s.listen(port, '127.0.0.1', () => {
+      // Below Linux's ephemeral range (32768 and up): a port the proxy gives up while "stopped"
+      // cannot be taken meanwhile by one of the machine's outgoing connections.
+      s.listen(port === 0 ? 20_000 + Math.floor(Math.random() * 12_000) : port, '127.0.0.1', () => {
         port = (s.address() as { port: number }).port
         server = s
         resolve()
@@ -104,17 +121,32 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       server = undefined
     })
 
-  await listen()
+  // The first listen picks a port: another may hold the one drawn, so draw again.
+  for (let tries = 0; ; tries++) {
+    try {
+      await listen()
+      break
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EADDRINUSE' || tries > 20) throw error
+    }
+  }
   return {
     get port() {
       return port
     },
     stop,
-    start: listen,
+    start: async () => {
+      if (!server) await listen()
+    },
     close: stop,
     loseNextReply(options = {}) {
       return new Promise<void>((resolve) => {
         armed = { stop: options.stop === true, done: resolve }
+      })
+    },
+    dropNextRequest() {
+      return new Promise<void>((resolve) => {
+        dropArmed = resolve
       })
     },
     delayReplies(ms) {

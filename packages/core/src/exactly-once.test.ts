@@ -163,6 +163,25 @@ describe('dead letters in memory', () => {
     expect((await r.handle(d)).response.body).toContain('duplicate')
   })
 
+  it('a re-send of a dead letter under another type header runs as the type it was first accepted under (found by the fault suite)', async () => {
+    const runs: string[] = []
+    let broken = true
+    const r = receiver({
+      retry: false,
+      on: {
+        'order.completed': [() => void runs.push('completed A'), () => (runs.push('completed B'), broken ? Promise.reject(new Error('x')) : undefined)],
+        'order.refunded': () => void runs.push('refunded'),
+      },
+    })
+    // The vendor's shape: the type is only in the (unsigned) header.
+    const body = JSON.stringify({ customer: { email: 'a@example.com' }, n: counter++ })
+    const as = async (type: string) => ({ method: 'POST', headers: await signWebhook({ secret: SECRET, body, type }), body })
+    await deliver(r, await as('order.completed'))
+    broken = false
+    await deliver(r, await as('order.refunded'))
+    expect(runs).toEqual(['completed A', 'completed B', 'completed B'])
+  })
+
   it('keeps the most recent maxDeadLetters, newest first', async () => {
     const r = receiver({ retry: false, maxDeadLetters: 2, onEvent: () => Promise.reject(new Error('no')) })
     const ids: string[] = []

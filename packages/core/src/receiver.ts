@@ -413,12 +413,21 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     if (closing) return void release(key)
     logger.warn({ eventId: key, type: event.type }, 'the dedupe store claimed the event after its delivery was answered 503: processing it now')
     pending++
-    void dispatch(event, key, takeCompleted(key))
+    const letter = takeLetter(key, event)
+    void (letter ? dispatch(letter.event, key, letter.completedHandlers) : dispatch(event, key, undefined))
   }
 
-  /** A re-send or replay of a dead letter: its letter, taken by whoever holds the claim, names the handlers not to run again. */
-  function takeCompleted(key: string): readonly string[] | undefined {
-    return deadLetters.size > 0 ? deadLetters.take(key)?.completedHandlers : undefined
+  /**
+   * A re-send of a dead letter: its letter, taken by whoever holds the claim. It runs as the letter's
+   * event: the handlers not to run again are named after the type it was first accepted under, and a
+   * re-send under another (unsigned) type header must not change that.
+   */
+  function takeLetter(key: string, resent: WebhookEvent): DeadLetter | undefined {
+    const letter = deadLetters.size > 0 ? deadLetters.take(key) : undefined
+    if (letter && letter.event.type !== resent.type) {
+      logger.warn({ eventId: key, type: resent.type, firstType: letter.event.type }, 'a re-send of a dead letter under another event type: run as the type it was first accepted under')
+    }
+    return letter
   }
 
   function claimed(event: WebhookEvent, key: string, won: ClaimResult): ReceiverResult | Promise<ReceiverResult> {
@@ -432,12 +441,12 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     if (debug) logger.debug({ eventId: key, type: event.type }, 'webhook accepted')
     callHook(logger, 'accepted', hooks.accepted && (() => hooks.accepted?.(event)))
     // Taken now, while this delivery holds the claim: a replay racing it finds no letter.
-    const completed = takeCompleted(key)
+    const letter = takeLetter(key, event)
     let started = false
     const after = (): Promise<void> => {
       if (started) return DONE
       started = true
-      return dispatch(event, key, completed)
+      return letter ? dispatch(letter.event, key, letter.completedHandlers) : dispatch(event, key, undefined)
     }
     return { response: ACCEPTED, event, after }
   }

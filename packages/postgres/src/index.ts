@@ -413,13 +413,17 @@ SELECT (SELECT count(*) FROM notified)::int AS recorded, (SELECT type FROM ${t} 
          locked_until = now() + $2 * interval '1 millisecond', updated_at = now()
        WHERE id IN (
          SELECT id FROM ${t}
-         WHERE (status = 'pending' AND run_at <= now()) OR (status = 'running' AND locked_until < now())
+         WHERE ((status = 'pending' AND run_at <= now()) OR (status = 'running' AND locked_until < now()))
+           -- not one this process is still running, its lease lapsed while PostgreSQL was away: it
+           -- would run beside itself; its outcome is written once PostgreSQL is back (or another
+           -- process takes it over, as it must when this one died)
+           AND NOT (id = ANY($3::text[]))
          ORDER BY run_at
          LIMIT $1
          FOR UPDATE SKIP LOCKED
        )
        RETURNING id, event, attempts, lease::text AS lease, completed_handlers`,
-      [limit, leaseMs()],
+      [limit, leaseMs(), [...inflight.keys()]],
     )
     return result.rows
   }
@@ -573,14 +577,15 @@ SELECT (SELECT count(*) FROM notified)::int AS recorded, (SELECT type FROM ${t} 
   }
 
   /**
-   * Writes the attempt's outcome, retrying while PostgreSQL is unreachable and the lease may still be
-   * ours. Resolves whether it was written (false: the lease was lost, or PostgreSQL stayed away).
+   * Writes the attempt's outcome, retrying while PostgreSQL is unreachable, past the lease too: the
+   * write is fenced, so it lands only if no other worker took the event over meanwhile, and this
+   * process does not take it again while it is here (see claim()). Giving up at the lease would
+   * run the event again though its handlers succeeded. Resolves whether it was written (false: the
+   * lease was lost, or the inbox is closing and gave up on it).
    * The handlers that succeeded are added to completed_handlers here too: their early record may
    * have failed, and a retry or a replay must not run them again.
    */
   async function settle(row: ClaimedRow, running: Running, outcome: Settlement, extra = ''): Promise<boolean> {
-    const lease = leaseMs()
-    const giveUpAt = Date.now() + lease
     const completed = `completed_handlers = completed_handlers || ARRAY(SELECT h FROM unnest($3::text[]) h WHERE h <> ALL(completed_handlers))`
     const [update, values]: [string, unknown[]] =
       outcome.kind === 'done'
@@ -603,13 +608,14 @@ SELECT (SELECT count(*) FROM notified)::int AS recorded, (SELECT type FROM ${t} 
         }
         return true
       } catch (error) {
-        if (ended || Date.now() + wait >= giveUpAt || (closing && running.releasing)) {
+        if (ended || (closing && running.releasing)) {
           logger.error(
             { err: error, eventId: row.id, attempt: row.attempts },
             'postgres inbox: could not record the outcome; the event runs again once its lease expires',
           )
           return false
         }
+        if (wait === 100) logger.warn({ err: error, eventId: row.id, attempt: row.attempts }, 'postgres inbox: could not record the outcome yet; retrying until PostgreSQL answers')
         await sleep(wait)
       }
     }

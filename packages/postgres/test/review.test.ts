@@ -281,3 +281,43 @@ describe('postgresInbox: exactly once at the seams found in review', () => {
     }
   })
 })
+
+describe('postgresInbox: found by the fault suite', () => {
+  it('does not claim again an event it is still running when its lease lapsed (its store writes failing): the outcome is written once they work', async () => {
+    const name = table('own_lapsed_lease')
+    // A pool whose lease extensions and outcome writes fail for a while, as they would through a
+    // flaky network, while claims get through.
+    const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 10 })
+    pool.on('error', () => {})
+    const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>
+    let failingUntil = 0
+    pool.query = ((...args: unknown[]) => {
+      const config = args[0] as string | { text: string }
+      const text = typeof config === 'string' ? config : config.text
+      const leaseOrOutcome = text.includes('locked_until = now() +') && !text.includes('SKIP LOCKED')
+      if ((leaseOrOutcome || text.includes("status = 'done'")) && Date.now() < failingUntil) return Promise.reject(new Error('Connection terminated unexpectedly'))
+      return query(...args)
+    }) as typeof pool.query
+    const runs: number[] = []
+    const app = await serve({
+      secret: SECRET,
+      on: {
+        'order.completed': async (_event: WebhookEvent, ctx: HandlerContext) => {
+          runs.push(ctx.attempt)
+          if (runs.length === 1) failingUntil = Date.now() + 1200
+          await sleep(300)
+        },
+      },
+      inbox: postgresInbox({ pool, table: name, pollIntervalMs: 20, leaseMs: 600 }),
+    })
+    try {
+      expect((await post(app.url, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
+      await vi.waitFor(async () => expect((await rows(admin, name)).map((r) => r.status)).toEqual(['done']), { timeout: 10_000 })
+      await sleep(300)
+      expect(runs).toEqual([1])
+    } finally {
+      await app.close(1000)
+      await pool.end()
+    }
+  })
+})

@@ -337,7 +337,7 @@ class BullmqInbox implements WebhookInbox {
     }
     // A re-send of a dead letter is a new job: the handlers that succeeded before are in its letter.
     // Taken before anything else, a dead letter written below included.
-    if (job.data.completed === undefined) await this.#carryOverCompleted(job, event)
+    if (job.data.completed === undefined) event = await this.#carryOverCompleted(job, event)
 
     // attemptsStarted counts every pick-up, those cut short by a crash or a lost lock included.
     const attempt = job.attemptsStarted - (job.data.released ?? 0)
@@ -420,18 +420,31 @@ class BullmqInbox implements WebhookInbox {
     throw Object.assign(new Error(message), { retryInMs: outcome.retryInMs })
   }
 
-  /** Takes the completed handlers of the event's dead letter, if it has one, into a job that has none yet. */
-  async #carryOverCompleted(job: Job<JobData>, event: WebhookEvent): Promise<void> {
+  /**
+   * A job that has no completed handlers yet takes those of the event's dead letter, if it has one,
+   * and the letter's event: a re-send under another (unsigned) type header still runs as the type
+   * the event was first recorded under, the one its completed handlers are named after.
+   */
+  async #carryOverCompleted(job: Job<JobData>, event: WebhookEvent): Promise<WebhookEvent> {
     const raw = await this.#client.hget(this.#deadLettersKey, event.id)
-    let completed: string[] = []
+    let data: JobData = { ...job.data, completed: [] }
+    let carried = event
     if (raw !== null) {
       try {
-        completed = (JSON.parse(raw) as StoredDeadLetter).completed ?? []
+        const letter = JSON.parse(raw) as StoredDeadLetter
+        carried = parseEvent(letter.event)
+        data = { ...job.data, event: letter.event, completed: letter.completed ?? [] }
+        if (carried.type !== event.type) {
+          this.#logger.warn({ eventId: event.id, type: event.type, firstType: carried.type }, 'a re-send of a dead letter under another event type: run as the type it was first recorded under')
+        }
       } catch (error) {
         this.#logger.warn({ err: error, eventId: event.id }, 'unreadable dead letter: its handlers run again')
+        carried = event
+        data = { ...job.data, completed: [] }
       }
     }
-    await job.updateData({ ...job.data, completed })
+    await job.updateData(data)
+    return carried
   }
 
   /**
