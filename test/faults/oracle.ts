@@ -226,8 +226,9 @@ export function checkRun(input: OracleInput): OracleReport {
       for (let i = 1; i < successes.length; i++) {
         const before = successes[i - 1] as JournalEntry
         const again = successes[i] as JournalEntry
-        const startOfAgain = mine.filter((e) => e.k === 'start' && e.pid === again.pid && e.a === again.a && e.t <= again.t).at(-1)?.t ?? again.t
-        const why = allowance(entries, before.pid, before.t, startOfAgain, again.pid)
+        const startOf = (s: JournalEntry) => mine.filter((e) => e.k === 'start' && e.pid === s.pid && e.a === s.a && e.t <= s.t).at(-1)?.t ?? s.t
+        // From the start of the first run: a lease lost while it ran is as documented as one lost after.
+        const why = allowance(entries, before.pid, startOf(before), startOf(again), again.pid)
         if (why) {
           allowed[why]++
           continue

@@ -63,6 +63,9 @@ function random(seed: number): () => number {
 }
 
 type Rng = () => number
+/** When in an event's life a receiver is killed (or stopped): right after it answered 200, while a handler runs, right after a handler succeeded (before that is recorded), while a failed handler waits for its retry, or at a random moment. */
+const MOMENTS = ['after a 200', 'mid-handler', 'after a success', 'in a back-off', 'any time'] as const
+type Moment = (typeof MOMENTS)[number]
 const pick = <T>(rng: Rng, items: readonly T[]): T => items[Math.floor(rng() * items.length)] as T
 const between = (rng: Rng, min: number, max: number) => Math.floor(min + rng() * (max - min + 1))
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -219,7 +222,8 @@ export async function runFaults(options: RunOptions): Promise<RunResult> {
       const at = between(rng, 200, durationMs)
       const restartAfter = withStore ? between(rng, 100, 800) : between(rng, 50, 200)
       const which = withStore ? 'SIGKILL' : 'SIGTERM'
-      actions.push({ at, run: () => processFault(which, restartAfter, pick(rng, [0, 1, 2, 3])) })
+      const moment = pick(rng, MOMENTS)
+      actions.push({ at, run: () => processFault(which, restartAfter, pick(rng, [0, 1, 2, 3]), moment) })
     }
   }
   actions.sort((a, b) => a.at - b.at)
@@ -253,6 +257,23 @@ export async function runFaults(options: RunOptions): Promise<RunResult> {
     )
   }
 
+  /** Waits (up to `withinMs`) for `moment` to happen in process `pid`; false if it did not. */
+  async function momentIn(pid: number, moment: Moment, withinMs: number): Promise<boolean> {
+    if (moment === 'any time') return false
+    const since = Date.now()
+    const kind = { 'mid-handler': 'start', 'after a success': 'success', 'in a back-off': 'fail' } as const
+    while (Date.now() - since < withinMs) {
+      if (moment === 'after a 200') {
+        if (deliveries.some((d) => d.pid === pid && d.status === 200 && !d.duplicate && d.sentAt >= since)) return true
+      } else {
+        const wanted = kind[moment]
+        if (readJournal(journalFile).some((e) => e.pid === pid && e.k === wanted && e.t >= since)) return true
+      }
+      await sleep(5)
+    }
+    return false
+  }
+
   async function storeFault(p: TcpProxy, kind: StoreFault['kind'], lastsMs: number, delayMs: number): Promise<void> {
     count(kind)
     const from = Date.now()
@@ -271,10 +292,14 @@ export async function runFaults(options: RunOptions): Promise<RunResult> {
     storeFaults.push({ kind, from, to: Date.now() + (kind === 'delay' ? delayMs : 0) })
   }
 
-  async function processFault(which: 'SIGKILL' | 'SIGTERM', restartAfterMs: number, index: number): Promise<void> {
+  async function processFault(which: 'SIGKILL' | 'SIGTERM', restartAfterMs: number, index: number, moment: Moment): Promise<void> {
     const candidates = alive()
     if (candidates.length === 0) return
     const victim = candidates[index % candidates.length] as Receiver
+    // At a given moment of some event's life in that process, if one comes within a second.
+    const hit = await momentIn(victim.pid, moment, 1000)
+    if (victim.life.signal !== undefined || victim.life.exitedAt !== undefined) return
+    count(`${which} ${hit ? moment : 'any time'}`)
     await signal(victim, which)
     await sleep(restartAfterMs)
     await spawnReceiver()

@@ -53,12 +53,15 @@ function table(results: readonly RunResult[]): string {
     rows.set(key, row)
   }
   const kinds = ['lose-reply', 'drop-request', 'delay', 'outage', 'SIGKILL', 'SIGTERM']
+  const moments = ['after a 200', 'mid-handler', 'after a success', 'in a back-off', 'any time']
+  const byMoment = (faults: Record<string, number>) =>
+    moments.map((m) => (faults[`SIGKILL ${m}`] ?? 0) + (faults[`SIGTERM ${m}`] ?? 0)).join(' / ')
   const lines = [
-    `| mode (adapter) | runs | deliveries | acknowledged events | handler runs | dead letters | ${kinds.join(' | ')} | lost with a killed process | re-runs: killed / store away / per process | violations |`,
-    `|:--|${'--:|'.repeat(8 + kinds.length)}`,
+    `| mode (adapter) | runs | deliveries | acknowledged events | handler runs | dead letters | ${kinds.join(' | ')} | process faults: ${moments.join(' / ')} | lost with a killed process | re-runs: killed / store away / per process | violations |`,
+    `|:--|${'--:|'.repeat(9 + kinds.length)}`,
   ]
   for (const [key, row] of [...rows].sort()) {
-    lines.push(`| ${key} | ${row.runs} | ${row.deliveries} | ${row.events} | ${row.handlerRuns} | ${row.deadLetters} | ${kinds.map((k) => row.faults[k] ?? 0).join(' | ')} | ${row.lost} | ${row.allowed['killed'] ?? 0} / ${row.allowed['store-away'] ?? 0} / ${row.allowed['per-process'] ?? 0} | ${row.violations} |`)
+    lines.push(`| ${key} | ${row.runs} | ${row.deliveries} | ${row.events} | ${row.handlerRuns} | ${row.deadLetters} | ${kinds.map((k) => row.faults[k] ?? 0).join(' | ')} | ${byMoment(row.faults)} | ${row.lost} | ${row.allowed['killed'] ?? 0} / ${row.allowed['store-away'] ?? 0} / ${row.allowed['per-process'] ?? 0} | ${row.violations} |`)
   }
   return lines.join('\n')
 }

@@ -108,6 +108,14 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 if redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
 return 1`
 
+// Writes a job's data only while this worker still holds its lock. A worker cut off from Redis for
+// longer than the lock finds, when it is back, that another may run the event now: it must not go
+// on to the next handler as if it still held it.
+const UPDATE_DATA_IF_LOCKED = `
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'data', ARGV[2])
+return 1`
+
 // Replaces a dead letter only if it is still the one that was read (compare-and-set).
 const REPLACE_DEAD_LETTER_IF_SAME = `
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
@@ -160,6 +168,8 @@ class BullmqInbox implements WebhookInbox {
   readonly #lastLogged = new Map<string, number>()
   #processor: InboxProcessor | undefined
   #worker: Worker<JobData> | undefined
+  /** The workers' own connection (not the blocking one): it waits out Redis outages. */
+  #workerClient: Redis | undefined
   #unreportedScan: ReturnType<typeof setInterval> | undefined
   #closing: Promise<void> | undefined
 
@@ -213,6 +223,7 @@ class BullmqInbox implements WebhookInbox {
     if (this.#closing) return
     this.#processor = processor
     const client = this.#own(createClient(this.#connection, 'worker', `${this.#queueName}:worker`))
+    this.#workerClient = client
     // BullMQ opens its blocking connection as a duplicate of this one. It closes it itself only at
     // the end of worker.close(), which never comes while Redis is unreachable (it waits for that
     // connection to become ready first): left alone, the duplicate would reconnect forever after
@@ -370,7 +381,7 @@ class BullmqInbox implements WebhookInbox {
         event,
         attempt,
         completed: job.data.completed ?? [],
-        markCompleted: (handler) => job.updateData({ ...job.data, completed: [...(job.data.completed ?? []), handler] }),
+        markCompleted: (handler) => this.#markCompleted(job, token, running, handler),
         signal: running.controller.signal,
       })
     } finally {
@@ -418,6 +429,23 @@ class BullmqInbox implements WebhookInbox {
     }
     // Retried by BullMQ after the processor's backoff (see backoffStrategy in start()).
     throw Object.assign(new Error(message), { retryInMs: outcome.retryInMs })
+  }
+
+  /** Records that one handler succeeded, fenced by the job's lock; a lost lock stops the attempt. */
+  async #markCompleted(job: Job<JobData>, token: string | undefined, running: RunningAttempt, handler: string): Promise<void> {
+    const data: JobData = { ...job.data, completed: [...(job.data.completed ?? []), handler] }
+    const jobKey = this.#queue.toKey(job.id as string)
+    // On the worker's connection, which waits for Redis to come back (the producer's fails at once):
+    // the lock is checked when the write can be made, not skipped because it could not.
+    const held = await (this.#workerClient as Redis).eval(UPDATE_DATA_IF_LOCKED, 2, jobKey, `${jobKey}:lock`, token ?? '', JSON.stringify(data))
+    if (held !== 1) {
+      if (!running.stoppedBy) {
+        running.stoppedBy = 'lost-lock'
+        running.controller.abort(new Error('the worker lost its lock on the event: another worker will run it'))
+      }
+      throw new Error('bullmqInbox: the lock on the event was lost; the handler will be recorded by the attempt that holds it')
+    }
+    job.data = data
   }
 
   /**

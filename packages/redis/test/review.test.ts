@@ -183,4 +183,31 @@ describe('bullmqInbox (review regressions)', () => {
     await vi.waitFor(() => expect(running).toBe(0), { timeout: 5000 })
     expect(most).toBe(1)
   })
+
+  it('a worker that lost its lock while a handler ran does not go on to the next handler (found by the fault suite)', async () => {
+    const name = queue('lost-lock-continue')
+    const runs: string[] = []
+    const client = redis()
+    // Long locks: their renewal (every half) does not come around during the attempt; the lock is
+    // taken over by hand while the first handler runs, as another worker would after an outage.
+    const inbox = inboxFor(name, { lockDurationMs: 20_000 })
+    const web = await app({
+      secret: SECRET,
+      inbox,
+      on: {
+        'order.completed': [
+          async (_e: WebhookEvent, ctx: { attempt: number }) => {
+            runs.push(`t0 ${ctx.attempt}`)
+            const locks = await client.keys(`${name}:${name}:*:lock`)
+            for (const lock of locks) await client.set(lock, 'another-worker', 'PX', 20_000)
+          },
+          (_e: WebhookEvent, ctx: { attempt: number }) => void runs.push(`t1 ${ctx.attempt}`),
+        ],
+      },
+    })
+    expect((await post(web.url, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
+    await vi.waitFor(() => expect(runs).toContain('t0 1'), { timeout: 5000 })
+    await sleep(500)
+    expect(runs).toEqual(['t0 1'])
+  })
 })
