@@ -59,8 +59,33 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
         }
         // Set on this connection by its first command after loseNextReply(): its reply is the one lost.
         let cut: ArmedCut | undefined
-        // Delayed replies keep their order: each goes no earlier than the one before it.
-        let lastReplyAt = 0
+        // Held replies, in arrival order, each with when it may go: one timer drains them front
+        // first, so they keep the order the server sent them in (as TCP does), whatever delay
+        // each was given. (A timer per reply would not: Node does not order timers of different
+        // durations that come due at the same moment.)
+        const held: { readonly at: number; readonly chunk: Buffer | undefined }[] = []
+        let draining: ReturnType<typeof setTimeout> | undefined
+        const drain = () => {
+          draining = undefined
+          while (held.length > 0 && (held[0] as { at: number }).at <= Date.now()) {
+            const { chunk } = held.shift() as { chunk: Buffer | undefined }
+            if (client.destroyed) continue
+            if (chunk === undefined) client.end()
+            else client.write(chunk)
+          }
+          if (held.length > 0) draining = setTimeout(drain, Math.max(0, (held[0] as { at: number }).at - Date.now()))
+        }
+        /** Passes a reply on (or, `undefined`, the server's end) after the replies before it, no sooner than the delay. */
+        const reply = (chunk: Buffer | undefined) => {
+          const at = Date.now() + replyDelayMs
+          if (held.length === 0 && replyDelayMs === 0) {
+            if (chunk === undefined) client.end()
+            else client.write(chunk)
+            return
+          }
+          held.push({ at: Math.max(at, held.at(-1)?.at ?? 0), chunk })
+          if (draining === undefined) draining = setTimeout(drain, Math.max(0, (held[0] as { at: number }).at - Date.now()))
+        }
         client.on('data', (chunk: Buffer) => {
           if (dropArmed !== undefined) {
             const done = dropArmed
@@ -85,22 +110,12 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
             cut = undefined
             return
           }
-          const now = Date.now()
-          if (replyDelayMs === 0 && lastReplyAt <= now) {
-            client.write(chunk)
-            return
-          }
-          lastReplyAt = Math.max(now + replyDelayMs, lastReplyAt)
-          setTimeout(() => {
-            if (!client.destroyed) client.write(chunk)
-          }, lastReplyAt - now)
+          reply(chunk)
         })
         // Half-closes pass through as pipe() would pass them (a client's QUIT, a server hanging up),
         // the server's after the replies it sent before.
         client.on('end', () => upstream.end())
-        upstream.on('end', () => {
-          setTimeout(() => client.end(), Math.max(0, lastReplyAt - Date.now()))
-        })
+        upstream.on('end', () => reply(undefined))
       })
       s.once('error', reject)
       // Below Linux's ephemeral range (32768 and up): a port the proxy gives up while "stopped"

@@ -8,7 +8,7 @@ export type Mode = 'memory' | 'redis-dedupe' | 'bullmq' | 'postgres'
 export const DURABLE: ReadonlySet<Mode> = new Set(['bullmq', 'postgres'])
 
 export interface JournalEntry {
-  readonly k: 'up' | 'start' | 'success' | 'fail' | 'onError' | 'closed'
+  readonly k: 'up' | 'start' | 'success' | 'fail' | 'onError' | 'closed' | 'accepted' | 'duplicate'
   readonly pid: number
   readonly t: number
   /** Event id. */
@@ -44,6 +44,8 @@ export interface StoreFault {
   readonly kind: 'lose-reply' | 'drop-request' | 'delay' | 'outage'
   readonly from: number
   readonly to: number
+  /** For `delay`: how late each reply was. */
+  readonly delayMs?: number
 }
 
 export interface DeadLetterSeen {
@@ -114,6 +116,9 @@ function slotsFor(setup: HandlerSetup, type: string): string[] {
   return [...typed, ...catchAll]
 }
 
+/** What a client adds to an outage before it is connected again (see `degraded` below). */
+const RECONNECT_SLACK_MS = 200
+
 export function checkRun(input: OracleInput): OracleReport {
   const violations: Violation[] = []
   const lives = new Map(input.processes.map((p) => [p.pid, p]))
@@ -142,10 +147,15 @@ export function checkRun(input: OracleInput): OracleReport {
   }
   // Stretches of time the store was away or slow (outages and delayed replies, merged).
   const degraded: [number, number][] = []
-  for (const f of [...input.storeFaults].filter((f) => f.kind === 'outage' || f.kind === 'delay').sort((a, b) => a.from - b.from)) {
+  // A delay counts when it is long enough to hold a lease renewal past its time (a third of a lease).
+  // An outage lasts, for the clients, until they have reconnected: ioredis waits longer after each
+  // failed try (100 ms, doubling), so about as long again as the outage, and a little more.
+  const away = (f: StoreFault) => f.kind === 'outage' || (f.kind === 'delay' && (f.delayMs ?? 0) >= input.leaseMs / 3)
+  for (const f of [...input.storeFaults].filter(away).sort((a, b) => a.from - b.from)) {
+    const to = f.kind === 'outage' ? f.to + (f.to - f.from) + RECONNECT_SLACK_MS : f.to
     const last = degraded.at(-1)
-    if (last && f.from <= last[1]) last[1] = Math.max(last[1], f.to)
-    else degraded.push([f.from, f.to])
+    if (last && f.from <= last[1]) last[1] = Math.max(last[1], to)
+    else degraded.push([f.from, to])
   }
   const storeAwayBetween = (from: number, to: number): boolean =>
     degraded.some(([start, end]) => end - start >= (input.leaseMs * 2) / 3 && end >= from && start <= to)

@@ -100,6 +100,11 @@ const options = {
   on,
   onEvent,
   onError: (error) => journal({ k: 'onError', e: error.event.id, h: error.handler }),
+  // What the receiver answered, from its side (the suite compares it with what arrived).
+  hooks: {
+    accepted: (event) => journal({ k: 'accepted', e: event.id, type: event.type }),
+    duplicate: (event) => journal({ k: 'duplicate', e: event.id, type: event.type }),
+  },
   ...(inbox ? { inbox } : {}),
   ...(dedupe ? { dedupe } : {}),
 }

@@ -289,7 +289,7 @@ export async function runFaults(options: RunOptions): Promise<RunResult> {
       const fired = kind === 'lose-reply' ? p.loseNextReply() : p.dropNextRequest()
       await Promise.race([fired, sleep(lastsMs)])
     }
-    storeFaults.push({ kind, from, to: Date.now() + (kind === 'delay' ? delayMs : 0) })
+    storeFaults.push({ kind, from, to: Date.now() + (kind === 'delay' ? delayMs : 0), ...(kind === 'delay' ? { delayMs } : {}) })
   }
 
   async function processFault(which: 'SIGKILL' | 'SIGTERM', restartAfterMs: number, index: number, moment: Moment): Promise<void> {
