@@ -215,6 +215,37 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions = {}): DedupeS
     }
   }
 
+  /** Asks a claim's question again each time Redis is reachable, until it is answered or the store closes. */
+  async function claimOnceReachable(key: string, value: string, takeOver: string[], firstError: unknown): Promise<unknown> {
+    let error = firstError
+    while (!closed) {
+      if (client.status !== 'ready') await readyOrClosed()
+      if (closed) break
+      try {
+        return await runClaim(client, prefix + key, value, pendingTtlMs, takeOver)
+      } catch (again) {
+        error = again
+        if (!wasSent(again)) await sleep(50) // not reconnected after all: wait for the next `ready`
+      }
+    }
+    // The store closed before Redis answered: undone once it is reachable, if it ever is.
+    rememberUncertain(key, value)
+    throw error
+  }
+
+  function readyOrClosed(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        client.off('ready', done)
+        clearInterval(check)
+        resolve()
+      }
+      client.once('ready', done)
+      // close() does not emit on a client we were given: look now and then.
+      const check = setInterval(() => (closed || client.status === 'ready') && done(), 200)
+    })
+  }
+
   const onReady = () => {
     if (uncertain.size > 0) void undoUncertain()
     if (uncompleted.size > 0) void completeAgain()
@@ -234,8 +265,14 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions = {}): DedupeS
       try {
         current = await runClaim(client, prefix + key, value, pendingTtlMs, takeOver)
       } catch (error) {
-        rememberUncertain(key, value)
-        throw error
+        // Never sent (the connection was already down): nothing landed, the delivery gets its 503.
+        if (!wasSent(error)) throw error
+        // Sent, and its answer lost with the connection: it may have landed. The answer is still
+        // owed, so it is asked for again (the script is idempotent for this value) until Redis
+        // answers: a claim that landed is then reported won, late if need be, and the receiver
+        // processes the event. Undone instead, a re-send answered "duplicate" meanwhile by another
+        // instance would be lost.
+        current = await claimOnceReachable(key, value, takeOver, error)
       }
       settleUncertain(key, takeOver)
       if (current === 1) {
@@ -280,6 +317,16 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions = {}): DedupeS
     },
   }
 }
+
+/**
+ * Whether a failed command may have reached Redis. ioredis refuses to send one while the
+ * connection is down (no offline queue on this client): that one certainly did not.
+ */
+function wasSent(error: unknown): boolean {
+  return !(error instanceof Error && error.message.includes("Stream isn't writeable"))
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** EVALSHA, and EVAL when Redis does not have the script (a restart, SCRIPT FLUSH). */
 async function runClaim(client: Redis, key: string, value: string, pendingTtlMs: number, takeOver: string[]): Promise<unknown> {
