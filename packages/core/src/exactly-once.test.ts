@@ -329,6 +329,21 @@ describe('a claim that lands after the 503 (from review)', () => {
   })
 })
 
+describe('close() and a claim that lands late (from review)', () => {
+  it('close() waits for the answer of a claim that outlived its 503, and the event is processed before close() resolves', async () => {
+    const store = new MemoryDedupeStore()
+    const runs: string[] = []
+    const r = receiver({
+      storeTimeoutMs: 20,
+      dedupe: { claim: async (key, type) => (await sleep(100), store.claim(key, type)), complete: (k) => store.complete(k), release: (k) => store.release(k) },
+      on: { 'order.completed': async (event) => void runs.push(event.id) },
+    })
+    expect((await r.handle(await delivery())).response.status).toBe(503)
+    await r.close()
+    expect(runs).toHaveLength(1)
+  })
+})
+
 describe('the wait list and re-entrant handlers (from review)', () => {
   it('a synchronous handler that queues an event of its own at the limit: it runs, and close() resolves', async () => {
     const runs: string[] = []

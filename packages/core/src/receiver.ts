@@ -370,11 +370,11 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     return withDeadline(claiming, 'dedupe store claim').then(
       (won) => claimed(event, key, won),
       (error: unknown) => {
+        // Its answer may still come, and a win is this receiver's to process: close() waits for it.
+        pending++
         claiming.then(
-          (late) => {
-            if (late === true) claimedLate(event, key)
-          },
-          () => {},
+          (late) => (late === true ? claimedLate(event, key) : settle()),
+          () => settle(),
         )
         return storeUnavailable(error, event)
       },
@@ -407,12 +407,11 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
   /**
    * The claim landed after the delivery was answered 503: the event is this receiver's now, and a
    * re-send in between was told "duplicate". Undoing the claim would lose it; it is processed, as an
-   * inbox processes a record that lands late. Only a closing receiver lets it go.
+   * inbox processes a record that lands late, a closing receiver included: it holds a place in
+   * `pending` since its 503, so close() waits for it as for any event in progress.
    */
   function claimedLate(event: WebhookEvent, key: string): void {
-    if (closing) return void release(key)
     logger.warn({ eventId: key, type: event.type }, 'the dedupe store claimed the event after its delivery was answered 503: processing it now')
-    pending++
     const letter = takeLetter(key, event)
     void (letter ? dispatch(letter.event, key, letter.completedHandlers) : dispatch(event, key, undefined))
   }

@@ -185,6 +185,18 @@ function message(error: unknown): string {
   return describeThrown(error).replace(/\u0000/g, '')
 }
 
+/**
+ * Whether an error says PostgreSQL could not be reached (or asked to be tried again), rather than
+ * that it refused the statement: connection exceptions (SQLSTATE 08…), a server shutting down or
+ * starting (57P0…), too many connections, a conflict to retry, and errors PostgreSQL did not send
+ * (refused or cut sockets, timeouts).
+ */
+function isUnreachable(error: unknown): boolean {
+  if (!(error instanceof pg.DatabaseError)) return true
+  const code = error.code ?? ''
+  return code.startsWith('08') || code.startsWith('57P0') || code === '53300' || code === '40001' || code === '40P01'
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
@@ -580,12 +592,14 @@ SELECT (SELECT count(*) FROM notified)::int AS recorded, (SELECT type FROM ${t} 
    * Writes the attempt's outcome, retrying while PostgreSQL is unreachable, past the lease too: the
    * write is fenced, so it lands only if no other worker took the event over meanwhile, and this
    * process does not take it again while it is here (see claim()). Giving up at the lease would
-   * run the event again though its handlers succeeded. Resolves whether it was written (false: the
-   * lease was lost, or the inbox is closing and gave up on it).
+   * run the event again though its handlers succeeded. An error that is not about reaching
+   * PostgreSQL (a permission, a read-only server) is not waited out past the lease: the event runs
+   * again elsewhere. Resolves whether it was written (false: the lease was lost, or it gave up).
    * The handlers that succeeded are added to completed_handlers here too: their early record may
    * have failed, and a retry or a replay must not run them again.
    */
   async function settle(row: ClaimedRow, running: Running, outcome: Settlement, extra = ''): Promise<boolean> {
+    const giveUpAt = Date.now() + leaseMs()
     const completed = `completed_handlers = completed_handlers || ARRAY(SELECT h FROM unnest($3::text[]) h WHERE h <> ALL(completed_handlers))`
     const [update, values]: [string, unknown[]] =
       outcome.kind === 'done'
@@ -608,7 +622,7 @@ SELECT (SELECT count(*) FROM notified)::int AS recorded, (SELECT type FROM ${t} 
         }
         return true
       } catch (error) {
-        if (ended || (closing && running.releasing)) {
+        if (ended || (closing && running.releasing) || (!isUnreachable(error) && Date.now() + wait >= giveUpAt)) {
           logger.error(
             { err: error, eventId: row.id, attempt: row.attempts },
             'postgres inbox: could not record the outcome; the event runs again once its lease expires',

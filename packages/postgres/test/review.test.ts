@@ -320,4 +320,32 @@ describe('postgresInbox: found by the fault suite', () => {
       await pool.end()
     }
   })
+
+  it('an outcome PostgreSQL refuses (not a connection error) is not retried past the lease: close() does not hang on it (from review)', async () => {
+    const name = table('refused_outcome')
+    const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 10 })
+    pool.on('error', () => {})
+    const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>
+    pool.query = ((...args: unknown[]) => {
+      const config = args[0] as string | { text: string }
+      const text = typeof config === 'string' ? config : config.text
+      if (text.includes("status = 'done'")) {
+        const refused = new pg.DatabaseError('permission denied for table', 0, 'error')
+        refused.code = '42501'
+        return Promise.reject(refused)
+      }
+      return query(...args)
+    }) as typeof pool.query
+    const app = await serve({ secret: SECRET, on: { 'order.completed': () => {} }, inbox: postgresInbox({ pool, table: name, pollIntervalMs: 50, leaseMs: 400 }) })
+    try {
+      expect((await post(app.url, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
+      await sleep(300)
+      const closing = app.close(Infinity)
+      const closedIn = await Promise.race([closing.then(() => 'closed'), sleep(5000).then(() => 'still waiting')])
+      expect(closedIn).toBe('closed')
+    } finally {
+      await app.close(1000)
+      await pool.end()
+    }
+  })
 })

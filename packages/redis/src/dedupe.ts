@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto'
 import type { ClaimResult, DedupeStore } from '@pocketsflow-webhooks/core'
-import type { Redis } from 'ioredis'
+import { ReplyError, type Redis } from 'ioredis'
 import { closeClient, createClient, isRedisInstance, usable } from './connection.js'
 
 export const DEFAULT_DEDUPE_PREFIX = 'pocketsflow-webhooks:dedupe:'
@@ -215,35 +215,48 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions = {}): DedupeS
     }
   }
 
-  /** Asks a claim's question again each time Redis is reachable, until it is answered or the store closes. */
+  /**
+   * Asks a claim's question again each time Redis is reachable, until it is answered, the store
+   * closes, or the connection has ended for good (a client of yours that gave up reconnecting).
+   */
   async function claimOnceReachable(key: string, value: string, takeOver: string[], firstError: unknown): Promise<unknown> {
     let error = firstError
-    while (!closed) {
-      if (client.status !== 'ready') await readyOrClosed()
-      if (closed) break
+    for (let wait = 50; !closed && client.status !== 'end'; wait = Math.min(wait * 2, 1000)) {
+      if (client.status !== 'ready') await nextReady()
+      if (closed || client.status !== 'ready') continue
       try {
         return await runClaim(client, prefix + key, value, pendingTtlMs, takeOver)
       } catch (again) {
+        // Redis answered with an error of its own: the claim did not run this time, and asking
+        // again at once would only repeat it. The first try's fate is what is still unknown.
+        if (!mayHaveRun(again)) throw again
         error = again
-        if (!wasSent(again)) await sleep(50) // not reconnected after all: wait for the next `ready`
+        await sleep(wait)
       }
     }
-    // The store closed before Redis answered: undone once it is reachable, if it ever is.
+    // Unanswered: undone once Redis is reachable, if it ever is.
     rememberUncertain(key, value)
     throw error
   }
 
-  function readyOrClosed(): Promise<void> {
-    return new Promise((resolve) => {
+  /** One wait for the next `ready` (or the end of the connection, or close()) shared by every claim waiting. */
+  let readyWait: Promise<void> | undefined
+  function nextReady(): Promise<void> {
+    readyWait ??= new Promise<void>((resolve) => {
       const done = () => {
         client.off('ready', done)
+        client.off('end', done)
         clearInterval(check)
+        readyWait = undefined
         resolve()
       }
       client.once('ready', done)
-      // close() does not emit on a client we were given: look now and then.
-      const check = setInterval(() => (closed || client.status === 'ready') && done(), 200)
+      client.once('end', done)
+      // close() emits nothing on a client of yours: look now and then.
+      const check = setInterval(() => closed && done(), 200)
+      check.unref()
     })
+    return readyWait
   }
 
   const onReady = () => {
@@ -265,8 +278,9 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions = {}): DedupeS
       try {
         current = await runClaim(client, prefix + key, value, pendingTtlMs, takeOver)
       } catch (error) {
-        // Never sent (the connection was already down): nothing landed, the delivery gets its 503.
-        if (!wasSent(error)) throw error
+        // Never sent (the connection was already down), or answered by Redis with an error of its
+        // own: nothing landed, the delivery gets its 503.
+        if (!mayHaveRun(error)) throw error
         // Sent, and its answer lost with the connection: it may have landed. The answer is still
         // owed, so it is asked for again (the script is idempotent for this value) until Redis
         // answers: a claim that landed is then reported won, late if need be, and the receiver
@@ -319,10 +333,12 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions = {}): DedupeS
 }
 
 /**
- * Whether a failed command may have reached Redis. ioredis refuses to send one while the
- * connection is down (no offline queue on this client): that one certainly did not.
+ * Whether a failed command may have run in Redis without its answer reaching us: only when the
+ * connection failed under it. Not when ioredis refused to send it (the connection was already down;
+ * this client has no offline queue), nor when Redis answered with an error (READONLY, OOM, …).
  */
-function wasSent(error: unknown): boolean {
+function mayHaveRun(error: unknown): boolean {
+  if (error instanceof ReplyError) return false
   return !(error instanceof Error && error.message.includes("Stream isn't writeable"))
 }
 

@@ -103,14 +103,16 @@ const UNREPORTED_SCAN_INTERVAL_MS = 60_000
 // deduplication key; it is dropped only while it still belongs to this job, so a re-send that
 // was recorded meanwhile keeps its own.
 const WRITE_DEAD_LETTER = `
+if redis.call('GET', KEYS[4]) ~= ARGV[5] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 if redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
 return 1`
 
 // Writes a job's data only while this worker still holds its lock. A worker cut off from Redis for
-// longer than the lock finds, when it is back, that another may run the event now: it must not go
-// on to the next handler as if it still held it.
+// longer than the lock finds, when it is back, that another may run the event now: it must neither
+// overwrite what that one records nor go on to the next handler as if it still held it. Every
+// write of a worker after it picked a job goes through this (or checks the lock as it does).
 const UPDATE_DATA_IF_LOCKED = `
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'data', ARGV[2])
@@ -348,7 +350,7 @@ class BullmqInbox implements WebhookInbox {
     }
     // A re-send of a dead letter is a new job: the handlers that succeeded before are in its letter.
     // Taken before anything else, a dead letter written below included.
-    if (job.data.completed === undefined) event = await this.#carryOverCompleted(job, event)
+    if (job.data.completed === undefined) event = await this.#carryOverCompleted(job, token, event)
 
     // attemptsStarted counts every pick-up, those cut short by a crash or a lost lock included.
     const attempt = job.attemptsStarted - (job.data.released ?? 0)
@@ -368,7 +370,7 @@ class BullmqInbox implements WebhookInbox {
       // No attempt reported this one, so onError hears of it from here, once the dead letter is
       // written (a failure of a final attempt already reached onError from that attempt).
       const report = reported ? undefined : () => processor.deadLettered(event, processor.maxAttempts, new Error(lastError))
-      await this.#deadLetterOrRetry(job, event, processor.maxAttempts, lastError, { completed: job.data.completed ?? [], failed: [], report })
+      await this.#deadLetterOrRetry(job, token, event, processor.maxAttempts, lastError, { completed: job.data.completed ?? [], failed: [], report })
     }
 
     const running: RunningAttempt = { controller: new AbortController() }
@@ -405,7 +407,7 @@ class BullmqInbox implements WebhookInbox {
     // handler short.
     if (running.stoppedBy === 'close' && outcome.interrupted) {
       // Given back, not failed: the next worker runs it as the same attempt.
-      await job.updateData({ ...job.data, released: (job.data.released ?? 0) + 1 })
+      if (!(await this.#updateDataIfLocked(job, token, { ...job.data, released: (job.data.released ?? 0) + 1 }))) throw new WaitingError()
       // A handler that ignores its signal may still be running: moved back now, another worker
       // would run it beside this one. Left active instead: its lock lapses (nobody renews it once
       // this worker has closed) and the stalled check gives it back.
@@ -423,9 +425,13 @@ class BullmqInbox implements WebhookInbox {
     // Kept with the outcome too: the early record of a success (markCompleted) may have failed.
     const completed = union(job.data.completed, outcome.completed)
     const message = describeThrown(outcome.error)
-    if (outcome.final) await this.#deadLetterOrRetry(job, event, attempt, message, { completed, failed: [...outcome.failed], report: outcome.report })
+    if (outcome.final) await this.#deadLetterOrRetry(job, token, event, attempt, message, { completed, failed: [...outcome.failed], report: outcome.report })
     if (completed.length > (job.data.completed?.length ?? 0)) {
-      await job.updateData({ ...job.data, completed }).catch((error: unknown) => this.#logger.warn({ err: error, eventId: event.id }, 'could not record the handlers that succeeded; a retry may run them again'))
+      const held = await this.#updateDataIfLocked(job, token, { ...job.data, completed }).catch((error: unknown) => {
+        this.#logger.warn({ err: error, eventId: event.id }, 'could not record the handlers that succeeded; a retry may run them again')
+        return true
+      })
+      if (!held) throw new WaitingError() // another worker holds it: its attempt decides
     }
     // Retried by BullMQ after the processor's backoff (see backoffStrategy in start()).
     throw Object.assign(new Error(message), { retryInMs: outcome.retryInMs })
@@ -433,19 +439,27 @@ class BullmqInbox implements WebhookInbox {
 
   /** Records that one handler succeeded, fenced by the job's lock; a lost lock stops the attempt. */
   async #markCompleted(job: Job<JobData>, token: string | undefined, running: RunningAttempt, handler: string): Promise<void> {
-    const data: JobData = { ...job.data, completed: [...(job.data.completed ?? []), handler] }
-    const jobKey = this.#queue.toKey(job.id as string)
-    // On the worker's connection, which waits for Redis to come back (the producer's fails at once):
-    // the lock is checked when the write can be made, not skipped because it could not.
-    const held = await (this.#workerClient as Redis).eval(UPDATE_DATA_IF_LOCKED, 2, jobKey, `${jobKey}:lock`, token ?? '', JSON.stringify(data))
-    if (held !== 1) {
+    const held = await this.#updateDataIfLocked(job, token, { ...job.data, completed: [...(job.data.completed ?? []), handler] })
+    if (!held) {
       if (!running.stoppedBy) {
         running.stoppedBy = 'lost-lock'
         running.controller.abort(new Error('the worker lost its lock on the event: another worker will run it'))
       }
       throw new Error('bullmqInbox: the lock on the event was lost; the handler will be recorded by the attempt that holds it')
     }
+  }
+
+  /**
+   * Writes a job's data if this worker still holds its lock (false: it does not). On the worker's
+   * connection, which waits for Redis to come back (the producer's fails at once): the lock is
+   * checked when the write can be made, not skipped because it could not.
+   */
+  async #updateDataIfLocked(job: Job<JobData>, token: string | undefined, data: JobData): Promise<boolean> {
+    const jobKey = this.#queue.toKey(job.id as string)
+    const held = await (this.#workerClient as Redis).eval(UPDATE_DATA_IF_LOCKED, 2, jobKey, `${jobKey}:lock`, token ?? '', JSON.stringify(data))
+    if (held !== 1) return false
     job.data = data
+    return true
   }
 
   /**
@@ -453,7 +467,7 @@ class BullmqInbox implements WebhookInbox {
    * and the letter's event: a re-send under another (unsigned) type header still runs as the type
    * the event was first recorded under, the one its completed handlers are named after.
    */
-  async #carryOverCompleted(job: Job<JobData>, event: WebhookEvent): Promise<WebhookEvent> {
+  async #carryOverCompleted(job: Job<JobData>, token: string | undefined, event: WebhookEvent): Promise<WebhookEvent> {
     const raw = await this.#client.hget(this.#deadLettersKey, event.id)
     let data: JobData = { ...job.data, completed: [] }
     let carried = event
@@ -471,7 +485,7 @@ class BullmqInbox implements WebhookInbox {
         data = { ...job.data, completed: [] }
       }
     }
-    await job.updateData(data)
+    if (!(await this.#updateDataIfLocked(job, token, data))) throw new WaitingError() // another worker holds it
     return carried
   }
 
@@ -482,12 +496,13 @@ class BullmqInbox implements WebhookInbox {
    */
   async #deadLetterOrRetry(
     job: Job<JobData>,
+    token: string | undefined,
     event: WebhookEvent,
     attempts: number,
     lastError: string,
     outcome: { completed: string[]; failed: string[]; report: (() => void) | undefined },
   ): Promise<never> {
-    const written = outcome.report
+    const report = outcome.report
     const letter: StoredDeadLetter = {
       event: job.data.event,
       type: event.type,
@@ -496,23 +511,30 @@ class BullmqInbox implements WebhookInbox {
       failedAt: Date.now(),
       completed: outcome.completed,
       failed: outcome.failed,
-      reportPending: written !== undefined,
+      reportPending: report !== undefined,
       jobId: job.id as string,
     }
     const text = JSON.stringify(letter)
     const dedupeKey = `${this.#queue.keys['de']}:${job.deduplicationId ?? event.id}`
+    const jobKey = this.#queue.toKey(job.id as string)
+    let stored: unknown
     try {
-      await this.#client.eval(WRITE_DEAD_LETTER, 3, this.#deadLettersKey, this.#deadLetterIndexKey, dedupeKey, event.id, text, letter.failedAt, job.id as string)
+      stored = await this.#client.eval(WRITE_DEAD_LETTER, 4, this.#deadLettersKey, this.#deadLetterIndexKey, dedupeKey, `${jobKey}:lock`, event.id, text, letter.failedAt, job.id as string, token ?? '')
     } catch (error) {
       this.#logger.error({ err: error, eventId: event.id }, 'could not write the dead letter; the event stays queued and this is tried again')
       // The job's next pick-up is past the last attempt: it only writes the dead letter, and the
       // marker carries the real last error there.
-      // An unreported failure (written is set) stays unreported until the write succeeds.
-      const marker = written === undefined ? PENDING_DEAD_LETTER : PENDING_UNREPORTED_DEAD_LETTER
+      // An unreported failure (report is set) stays unreported until the write succeeds.
+      const marker = report === undefined ? PENDING_DEAD_LETTER : PENDING_UNREPORTED_DEAD_LETTER
       throw Object.assign(new Error(marker + lastError), { retryInMs: DEAD_LETTER_RETRY_MS })
     }
+    if (stored !== 1) {
+      // This worker lost its lock on the event: the one that holds it now decides, and reports.
+      this.#logger.warn({ eventId: event.id, attempt: attempts }, 'lost the lock on the event before its dead letter was written; the attempt that holds it decides')
+      throw new WaitingError()
+    }
     this.#logger.error({ eventId: event.id, type: event.type, attempts, lastError }, 'webhook event moved to the dead letters')
-    if (written) await this.#reported(event.id, text, letter, written)
+    if (report) await this.#reported(event.id, text, letter, report)
     throw new UnrecoverableError(lastError)
   }
 

@@ -139,6 +139,16 @@ describe('redisDedupeStore when the connection fails', () => {
     expect(await redis.exists(`${p}evt`)).toBe(0)
   })
 
+  it('a claim Redis answers with an error of its own fails at once: it is not asked again in a loop (from review)', async () => {
+    const p = prefix('reply-error')
+    const redis = inspector()
+    await redis.hset(`${p}evt`, 'not', 'a string') // GET on it: WRONGTYPE
+    const a = store({ url: REDIS_URL, prefix: p })
+    const started = Date.now()
+    await expect(a.claim('evt', 'order.completed')).rejects.toThrow(/WRONGTYPE/)
+    expect(Date.now() - started).toBeLessThan(1000)
+  })
+
   it('a release that failed is done once Redis is reachable', async () => {
     const p = prefix('release-failed')
     const proxy = await proxyToRedis()

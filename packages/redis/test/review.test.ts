@@ -210,4 +210,28 @@ describe('bullmqInbox (review regressions)', () => {
     await sleep(500)
     expect(runs).toEqual(['t0 1'])
   })
+
+  it('a worker that lost its lock writes no dead letter and reports nothing for a final failure: the attempt that holds it decides (from review)', async () => {
+    const name = queue('lost-lock-dead-letter')
+    const client = redis()
+    const errors: WebhookHandlerError[] = []
+    const inbox = inboxFor(name, { lockDurationMs: 20_000 })
+    const web = await app({
+      secret: SECRET,
+      inbox,
+      retry: { maxAttempts: 1 },
+      onError: (error) => void errors.push(error),
+      on: {
+        'order.completed': async () => {
+          // Taken over while it runs, then it fails its last attempt.
+          for (const lock of await client.keys(`${name}:${name}:*:lock`)) await client.set(lock, 'another-worker', 'PX', 20_000)
+          throw new Error('failed after the event was taken over')
+        },
+      },
+    })
+    expect((await post(web.url, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
+    await sleep(800)
+    expect(await web.webhook.receiver.deadLetters()).toEqual([])
+    expect(errors).toEqual([])
+  })
 })
