@@ -52,6 +52,19 @@ describe('the oracle', () => {
     expect(rules({ mode: 'bullmq', processes })).toContain('acknowledged events are handled or dead letters')
   })
 
+  it('allows a loss with a process killed while it was still answering the delivery (its claim may have landed), only where the mode is not durable', () => {
+    const processes = [
+      { pid: 1, startedAt: 0, signalledAt: 50, signal: 'SIGKILL' as const, exitedAt: 51, exitCode: null, exitSignal: 'SIGKILL' },
+      { pid: 2, startedAt: 0, exitCode: 0, exitSignal: null },
+    ]
+    const deliveries = [
+      { eventId: 'e1', type: 'order.completed', pid: 1, sentAt: 10, status: undefined, duplicate: false },
+      { eventId: 'e1', type: 'order.completed', pid: 2, sentAt: 100, status: 200, duplicate: true },
+    ]
+    expect(rules({ mode: 'redis-dedupe', processes, deliveries })).toEqual([])
+    expect(rules({ mode: 'postgres', processes, deliveries })).toContain('acknowledged events are handled or dead letters')
+  })
+
   it('flags a handler that succeeded twice, unless its process died after the first success or the store was away past a lease', () => {
     const twice = [...allOnce, ...ranOnce('t0', 100, { pid: 2, a: 2 })]
     const processes = [...base.processes, { pid: 2, startedAt: 50, exitCode: 0, exitSignal: null }]

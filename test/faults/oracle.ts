@@ -203,7 +203,10 @@ export function checkRun(input: OracleInput): OracleReport {
     const type = [...ranAs][0] ?? (acks.find((d) => !d.duplicate) ?? acks[0])?.type
     if (type === undefined) continue
     const letter = letters.get(eventId)
-    const holder = entries.find((e) => e.k === 'start')?.pid ?? acks.find((d) => !d.duplicate)?.pid
+    // The processes that may hold its claim: those that ran or accepted it, and those that got it and
+    // died before they answered (their claim may have landed).
+    const unanswered = input.deliveries.filter((d) => d.eventId === eventId && d.status === undefined && killedAfter(d.pid, d.sentAt)).map((d) => d.pid)
+    const holders = new Set([...entries.filter((e) => e.k === 'start').map((e) => e.pid), ...acks.filter((d) => !d.duplicate).map((d) => d.pid), ...unanswered])
     for (const slot of slotsFor(input.handlers, type)) {
       const name = coreHandlerName(type, slot)
       const mine = entries.filter((e) => e.h === slot)
@@ -217,7 +220,7 @@ export function checkRun(input: OracleInput): OracleReport {
         const listed = letter !== undefined && (letter.failedHandlers === undefined || letter.failedHandlers.length === 0 || letter.failedHandlers.includes(name))
         const reported = entries.some((e) => e.k === 'onError' && e.h === name && lives.get(e.pid)?.signal !== undefined)
         if (listed || (!durable && reported)) continue
-        if (!durable && holder !== undefined && lives.get(holder)?.signal === 'SIGKILL') {
+        if (!durable && [...holders].some((pid) => lives.get(pid)?.signal === 'SIGKILL')) {
           lostWithProcess++
           continue
         }
