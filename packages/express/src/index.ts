@@ -13,14 +13,28 @@ export interface PocketsflowWebhookMiddleware {
 }
 
 const MOUNT_ADVICE =
-  'mount app.use(pocketsflowWebhook(...)) before express.json() / bodyParser, or keep the raw bytes with ' +
-  'express.json({ verify: (req, res, buf) => { req.rawBody = buf } })'
+  'mount app.use(pocketsflowWebhook(...)) before express.json() / express.text() / bodyParser, or keep the raw bytes: ' +
+  'express.raw() in front of it, or express.json({ verify: (req, res, buf) => { req.rawBody = buf } })'
 
 interface ExpressRequest extends IncomingMessage {
   /** Set by a `verify` hook that kept the raw bytes. */
   rawBody?: Buffer | string
+  /** The parsed body: the exact bytes when `express.raw()` read it. */
+  body?: unknown
   /** body-parser's marker that it consumed the stream. */
   _body?: boolean
+}
+
+/**
+ * The signed bytes, when a parser mounted earlier kept them: a `verify` hook's `req.rawBody`, or
+ * `express.raw()`'s Buffer in `req.body`. A string body (`express.text()`) is decoded text, not the
+ * bytes: it is not used, so the answer is the configuration error that says how to mount.
+ */
+function keptRawBody(req: ExpressRequest): Buffer | string | undefined {
+  if (req.rawBody !== undefined && req.rawBody !== null) return req.rawBody
+  // body-parser 1 (Express 4) marks a read body with `_body`; body-parser 2 (Express 5) leaves the stream ended.
+  const read = req._body === true || req.readableEnded
+  return read && Buffer.isBuffer(req.body) ? req.body : undefined
 }
 
 /**
@@ -31,7 +45,7 @@ export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: 
   const receiver = createWebhookReceiver(options)
   const middleware = (req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void): void => {
     if (!receiver.matchesPath(req.url)) return next()
-    receiveNodeRequest(receiver, { req, rawBody: req.rawBody, consumed: req._body === true, mountAdvice: MOUNT_ADVICE }).then(
+    receiveNodeRequest(receiver, { req, rawBody: keptRawBody(req), consumed: req._body === true, mountAdvice: MOUNT_ADVICE }).then(
       (result) => sendNodeResponse(req, res, result),
       next,
     )

@@ -1,9 +1,12 @@
+import { once } from 'node:events'
 import { createRequire } from 'node:module'
+import type { AddressInfo } from 'node:net'
 import express5 from 'express'
 import express4 from 'express4'
 import request from 'supertest'
 import { describe, expect, it, vi } from 'vitest'
 import { rejectedDeliveries, signedRequest } from '@pocketsflow-webhooks/core/testing'
+import { signWebhook } from '@pocketsflow-webhooks/core'
 import { pocketsflowWebhook, type PocketsflowWebhookOptions } from '../src/index.js'
 
 const SECRET = 'whsec_express_adapter_test'
@@ -134,6 +137,57 @@ describe.each([
     expect((await post(server, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
     const tampered = await signedRequest({ secret: SECRET, type: 'order.completed' })
     expect((await post(server, { ...tampered, body: tampered.body.replace('}', ' }') })).status).toBe(401)
+  })
+
+  it.each([
+    ['express.raw({ type: "*/*" })', { type: '*/*' }],
+    ['express.raw({ type: "application/json" })', { type: 'application/json' }],
+    ['express.raw() (octet-stream only: the stream is left for the webhook)', undefined],
+  ])('works mounted after %s, verifying the exact bytes it kept', async (_name, rawOptions) => {
+    const handled: string[] = []
+    const server = express()
+    server.use(express.raw(rawOptions))
+    server.use(pocketsflowWebhook({ secret: SECRET, logger: quiet, retry: false, onEvent: (event) => void handled.push(event.id) }))
+    const delivery = await signedRequest({ secret: SECRET, type: 'order.completed' })
+    expect((await post(server, delivery)).status).toBe(200)
+    expect((await post(server, delivery)).status).toBe(200)
+    await vi.waitFor(() => expect(handled).toHaveLength(1))
+    expect((await post(server, { ...delivery, body: delivery.body.replace('}', ' }') })).status).toBe(401)
+    // Bytes that no decoded text gives back: a leading BOM, and a byte that is not UTF-8 inside a string.
+    const bodies = [
+      Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify({ type: 'order.completed', data: { note: 'bom' } }))]),
+      Buffer.concat([Buffer.from('{"type":"order.completed","data":{"note":"'), Buffer.from([0xff]), Buffer.from('"}}')]),
+    ]
+    // Over real HTTP: supertest would serialize a Buffer sent as JSON.
+    const listening = server.listen(0, '127.0.0.1')
+    await once(listening, 'listening')
+    try {
+      const url = `http://127.0.0.1:${(listening.address() as AddressInfo).port}${PATH}`
+      for (const body of bodies) {
+        const headers = await signWebhook({ provider: 'pocketsflow', secret: SECRET, body })
+        expect((await fetch(url, { method: 'POST', headers, body })).status).toBe(200)
+      }
+    } finally {
+      listening.close()
+    }
+    await vi.waitFor(() => expect(new Set(handled).size).toBe(3))
+  })
+
+  it('answers 413 from the webhook when express.raw() kept a body over bodyLimit', async () => {
+    const server = express()
+    server.use(express.raw({ type: '*/*', limit: '1mb' }))
+    server.use(pocketsflowWebhook({ secret: SECRET, logger: quiet, bodyLimit: 100 }))
+    const delivery = await signedRequest({ secret: SECRET, type: 'order.completed', overrides: { note: 'x'.repeat(200) } })
+    expect((await post(server, delivery)).status).toBe(413)
+  })
+
+  it('answers 500 with a configuration error after express.text(), whose decoded string is not the signed bytes', async () => {
+    const errors: { obj: object; msg?: string }[] = []
+    const server = express()
+    server.use(express.text({ type: '*/*' }))
+    server.use(pocketsflowWebhook({ secret: SECRET, logger: { ...quiet, error: (obj, msg) => void errors.push({ obj, msg }) } }))
+    expect((await post(server, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(500)
+    expect(errors[0]?.msg).toMatch(/express\.raw\(\)/)
   })
 
   it('answers 500 with a configuration error that says how to mount it, after a json parser that kept nothing', async () => {
