@@ -1,5 +1,6 @@
 import {
   createWebhookReceiver,
+  DEFAULT_PATH,
   type AnyEventFor,
   type Provider,
   type ReceiverResult,
@@ -14,20 +15,37 @@ import fp from 'fastify-plugin'
 /** The verified event as hooks find it on `request.pocketsflowEvent`; narrow it with `isEventType`. */
 export type PocketsflowRequestEvent = AnyEventFor<Provider>
 
-/** What `app.pocketsflowWebhook` holds once the plugin is registered. */
+/**
+ * What `app.pocketsflowWebhook` holds once the plugin is registered: the receivers of every
+ * registration in that context (one per `app.register(pocketsflowWebhook, …)`), in registration order.
+ */
 export interface PocketsflowWebhookDecorator {
-  /** The core receiver behind the route, for inspection (`receiver.path`, `receiver.bodyLimit`). */
-  readonly receiver: WebhookReceiver
   /**
-   * Stops accepting deliveries (503) and waits for running handlers; `timeoutMs` bounds the wait.
-   * `app.close()` calls it for you.
+   * The receiver behind the route (`receiver.path`, `deadLetters()`, `replay()`, `stats()`), when
+   * the plugin is registered once in this context. With several registrations it throws, naming
+   * their paths: use `receiverAt(path)` or `receivers` instead, so that code written for one
+   * webhook never silently acts on another's.
+   */
+  readonly receiver: WebhookReceiver
+  /** The receiver of every registration in this context, in registration order. */
+  readonly receivers: readonly WebhookReceiver[]
+  /**
+   * The receiver registered with this `path` in this context: the path as given in the options
+   * (as `receiver.path` reports it, a trailing slash ignored), without the context's prefix.
+   * Throws, naming the registered paths, if there is none.
+   */
+  receiverAt(path: string): WebhookReceiver
+  /**
+   * Stops accepting deliveries (503) on every route of this context and waits for their running
+   * handlers; `timeoutMs` bounds the wait. `app.close()` calls it for you (each registration with
+   * its own `closeTimeoutMs`).
    */
   close(options?: { timeoutMs?: number }): Promise<void>
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Added by `app.register(pocketsflowWebhook, …)`: the receiver and its `close()`. */
+    /** Added by `app.register(pocketsflowWebhook, …)`: the receiver(s) of this context and `close()`. */
     pocketsflowWebhook: PocketsflowWebhookDecorator
   }
   interface FastifyRequest {
@@ -97,21 +115,96 @@ function answer(request: FastifyRequest, reply: FastifyReply, result: ReceiverRe
   return send(request, reply, result)
 }
 
+interface Registration {
+  readonly receiver: WebhookReceiver
+  readonly closeOptions: { timeoutMs: number } | undefined
+}
+
+const quote = (paths: readonly string[]): string => paths.map((path) => JSON.stringify(path)).join(', ')
+
+// The registrations behind each `app.pocketsflowWebhook` this plugin made: one decorator per
+// context, shared by the registrations made in it. Kept here, not on the decorator, so that the
+// decorator shows the public API alone.
+const registrationsOf = new WeakMap<PocketsflowWebhookDecorator, Registration[]>()
+
+function createDecorator(registrations: Registration[]): PocketsflowWebhookDecorator {
+  const receivers = (): readonly WebhookReceiver[] => Object.freeze(registrations.map((registration) => registration.receiver))
+  const decorator: PocketsflowWebhookDecorator = {
+    get receiver(): WebhookReceiver {
+      const all = receivers()
+      if (all.length === 1) return all[0] as WebhookReceiver
+      if (all.length === 0) throw new Error('pocketsflow-webhooks: no webhook is registered in this context yet')
+      const paths = all.map((receiver) => receiver.path)
+      throw new Error(
+        `pocketsflow-webhooks: app.pocketsflowWebhook.receiver is ambiguous, ${all.length} webhooks are registered in this context ` +
+          `(${quote(paths)}); use app.pocketsflowWebhook.receiverAt(${JSON.stringify(paths[1])}) or app.pocketsflowWebhook.receivers`,
+      )
+    },
+    get receivers(): readonly WebhookReceiver[] {
+      return receivers()
+    },
+    receiverAt(path: string): WebhookReceiver {
+      const wanted = typeof path === 'string' && path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
+      const found = receivers().find((receiver) => receiver.path === wanted)
+      if (found) return found
+      throw new Error(
+        `pocketsflow-webhooks: no webhook is registered at ${JSON.stringify(path)} in this context; registered: ` +
+          `${quote(receivers().map((receiver) => receiver.path))} (their \`path\` options, without the context's prefix)`,
+      )
+    },
+    close: (options?: { timeoutMs?: number }) => closeAll(registrations, () => options),
+  }
+  registrationsOf.set(decorator, registrations)
+  return decorator
+}
+
+/** Closes every registration side by side: one slow webhook neither holds up the others nor adds its timeout to theirs. */
+async function closeAll(registrations: readonly Registration[], optionsFor: (registration: Registration) => { timeoutMs?: number } | undefined): Promise<void> {
+  const results = await Promise.allSettled(registrations.map((registration) => registration.receiver.close(optionsFor(registration))))
+  const failed = results.find((result) => result.status === 'rejected')
+  if (failed) throw failed.reason
+}
+
+/** The path the core will answer on, for the duplicate check; `undefined` if the core will refuse it anyway. */
+function normalisedPath(path: unknown): string | undefined {
+  if (path === undefined) return DEFAULT_PATH
+  if (typeof path !== 'string' || !path.startsWith('/')) return undefined
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
+}
+
 // Async plugins, so a configuration error becomes a rejected app.ready() / listen(), not a crash.
 const plugin: FastifyPluginAsync<AnyProviderOptions> = async (fastify, options) => {
-  // Fastify's own error for this ("decorator already added") would not say what to do instead.
+  // The registrations of this context (not of a parent's: a child context gets its own decorator).
+  let registrations: Registration[] | undefined
   if (Object.hasOwn(fastify, 'pocketsflowWebhook')) {
+    registrations = registrationsOf.get(fastify.pocketsflowWebhook)
+    if (registrations === undefined) {
+      // Fastify's own error for this ("decorator already added") would not say what to do instead.
+      throw new Error(
+        'pocketsflow-webhooks: this context already has a `pocketsflowWebhook` decorator that is not this plugin\'s ' +
+          '(another plugin, or this package loaded twice, as ESM and as CommonJS); register the webhook in a context of its own: ' +
+          'app.register(async (scope) => { await scope.register(pocketsflowWebhook, { … }) })',
+      )
+    }
+  } else {
+    const created: Registration[] = (registrations = [])
+    fastify.decorate('pocketsflowWebhook', createDecorator(created))
+    // Fastify has stopped listening and finished the requests in flight by now; this drains the
+    // handlers of every registration in this context, each with its own closeTimeoutMs.
+    fastify.addHook('onClose', (_instance, closed) => void closeAll(created, (registration) => registration.closeOptions).then(() => closed(), closed))
+  }
+  // Checked before the receiver exists: creating one can start an inbox's workers.
+  const path = normalisedPath(options.path)
+  if (path !== undefined && registrations.some((registration) => registration.receiver.path === path)) {
     throw new Error(
-      'pocketsflow-webhooks: the plugin is already registered in this context; to receive on two paths, ' +
-        'register each inside its own context: app.register(async (scope) => { await scope.register(pocketsflowWebhook, { … }) })',
+      `pocketsflow-webhooks: a webhook is already registered at ${JSON.stringify(path)} in this context; ` +
+        'give each registration its own `path` (two senders need two URLs)',
     )
   }
   // Throws for configuration mistakes (empty secret, bad path), which fails app.ready() / listen().
   const receiver = createWebhookReceiver(options as WebhookReceiverOptions<Provider>)
   const closeOptions = options.closeTimeoutMs === undefined ? undefined : { timeoutMs: options.closeTimeoutMs }
-  fastify.decorate('pocketsflowWebhook', { receiver, close: (closeWith?: { timeoutMs?: number }) => receiver.close(closeWith) })
-  // Fastify has stopped listening and finished the requests in flight by now; this drains the handlers.
-  fastify.addHook('onClose', (_instance, closed) => void receiver.close(closeOptions).then(() => closed(), closed))
+  registrations.push({ receiver, closeOptions })
 
   // This plugin is not encapsulated (so the app sees the decorator), but the raw-body parser must
   // be: the route lives in a child context whose parsers are the catch-all buffer one alone, so the
@@ -145,7 +238,17 @@ const plugin: FastifyPluginAsync<AnyProviderOptions> = async (fastify, options) 
         return result instanceof Promise ? result.then((settled) => answer(request, reply, settled)) : answer(request, reply, result)
       },
     }
-    scope.route({ ...route, url: receiver.path })
+    try {
+      scope.route({ ...route, url: receiver.path })
+    } catch (error) {
+      // The same path registered in a parent or sibling context, or a route of the app's own there.
+      if ((error as FastifyError).code !== 'FST_ERR_DUPLICATED_ROUTE') throw error
+      throw new Error(
+        `pocketsflow-webhooks: ${JSON.stringify(`${scope.prefix}${receiver.path}`)} already has a route (another pocketsflowWebhook ` +
+          'registration, in another context, or a route of the app); give this registration its own `path`',
+        { cause: error },
+      )
+    }
     // The core treats a trailing slash as the same path; Fastify does not, unless the app said so.
     if (receiver.path !== '/' && !scope.findRoute({ method: 'POST', url: `${scope.prefix}${receiver.path}/` })) {
       scope.route({ ...route, url: `${receiver.path}/` })
@@ -156,7 +259,8 @@ const plugin: FastifyPluginAsync<AnyProviderOptions> = async (fastify, options) 
 /**
  * `app.register(pocketsflowWebhook, { secret, on })`: a POST route on `path` (default
  * `/webhooks/pocketsflow`, under the prefix of the context it is registered in) that verifies,
- * acknowledges and then runs the handlers. Decorates the app with `pocketsflowWebhook`.
+ * acknowledges and then runs the handlers. Register it once per sender (each with its own `path`);
+ * the context it is registered in gets `pocketsflowWebhook`, with the receiver of each.
  */
 export const pocketsflowWebhook: PocketsflowWebhookPlugin = fp(plugin, { name: '@pocketsflow-webhooks/fastify', fastify: '5.x' })
 

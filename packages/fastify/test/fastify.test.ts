@@ -295,7 +295,7 @@ describe('pocketsflowWebhook (Fastify 5, app.inject)', () => {
     }
   })
 
-  it('receives two providers on two paths when each is registered in its own context', async () => {
+  it('still receives two providers on two paths when each is registered in a child context of its own', async () => {
     const app = Fastify()
     const types: string[] = []
     await app.register(async (scope) => {
@@ -316,14 +316,22 @@ describe('pocketsflowWebhook (Fastify 5, app.inject)', () => {
     await vi.waitFor(() => expect(types.sort()).toEqual(['order.completed', 'voucher.minted']))
   })
 
-  it('fails app.ready() with a clear message for a configuration mistake, or a second registration in one context', async () => {
+  it('fails app.ready() with a clear message for a configuration mistake, or a path registered twice in one context', async () => {
     const empty = Fastify()
     empty.register(pocketsflowWebhook, { secret: '  ', logger: quiet })
     await expect(empty.ready()).rejects.toThrow(/secret/)
     const twice = Fastify()
     twice.register(pocketsflowWebhook, { secret: SECRET, logger: quiet })
-    twice.register(pocketsflowWebhook, { secret: SECRET, logger: quiet, path: '/other' })
-    await expect(twice.ready()).rejects.toThrow(/already registered in this context/)
+    twice.register(pocketsflowWebhook, { secret: SECRET, logger: quiet })
+    await expect(twice.ready()).rejects.toThrow(`a webhook is already registered at "${PATH}" in this context`)
+  })
+
+  it('accepts a second registration on another path in one context (see registrations.test.ts)', async () => {
+    const app = Fastify()
+    await app.register(pocketsflowWebhook, { secret: SECRET, logger: quiet })
+    await app.register(pocketsflowWebhook, { secret: SECRET, logger: quiet, path: '/other' })
+    await expect(app.ready()).resolves.toBe(app)
+    for (const url of [PATH, '/other']) expect((await post(app, await signedRequest({ secret: SECRET, type: 'order.completed' }), url)).statusCode, url).toBe(200)
   })
 
   it('decorates the app with the receiver and close(); close() answers 503 from then on and waits for running handlers', async () => {
