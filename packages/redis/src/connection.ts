@@ -1,11 +1,24 @@
 import { Redis, type RedisOptions } from 'ioredis'
 
 /**
+ * An ioredis client of yours: from ioredis 6, or from ioredis 5 (an app may upgrade this package
+ * before its own ioredis; the two majors have the same commands). Typed by what this package
+ * checks, so that a client of either major is accepted.
+ */
+export interface IoredisClient {
+  readonly status: string
+  // `never`: each major's duplicate() takes its own RedisOptions type, which TypeScript cannot
+  // match across the two; this package calls it with options both majors understand.
+  duplicate(...override: never[]): unknown
+  quit(): Promise<unknown>
+}
+
+/**
  * Where Redis is: `{ url }` (plus any ioredis option), or an ioredis instance of yours. From an
  * instance only its settings are used: this package opens its own connections from it (`duplicate()`),
  * closes those, and never closes yours.
  */
-export type RedisConnectionOptions = (RedisOptions & { url?: string | undefined }) | Redis
+export type RedisConnectionOptions = (RedisOptions & { url?: string | undefined }) | IoredisClient
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
 
@@ -31,13 +44,13 @@ function retryStrategy(times: number): number {
   return Math.min(100 * 2 ** Math.min(times, 5), 2000)
 }
 
-export function isRedisInstance(value: unknown): value is Redis {
+export function isRedisInstance(value: unknown): value is IoredisClient {
   return (
     typeof value === 'object' &&
     value !== null &&
-    typeof (value as Redis).duplicate === 'function' &&
-    typeof (value as Redis).quit === 'function' &&
-    typeof (value as Redis).status === 'string'
+    typeof (value as IoredisClient).duplicate === 'function' &&
+    typeof (value as IoredisClient).quit === 'function' &&
+    typeof (value as IoredisClient).status === 'string'
   )
 }
 
@@ -46,7 +59,8 @@ export function createClient(connection: RedisConnectionOptions, role: Connectio
   const overrides: RedisOptions = { ...ROLE_OPTIONS[role], connectionName: name }
   let client: Redis
   if (isRedisInstance(connection)) {
-    client = connection.duplicate(overrides)
+    // Of the instance's own ioredis major; both have the commands this package uses.
+    client = (connection as Redis).duplicate(overrides)
   } else {
     const { url, ...rest } = connection
     const options: RedisOptions = { retryStrategy, ...rest, ...overrides }

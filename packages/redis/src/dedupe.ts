@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto'
 import type { ClaimResult, DedupeStore } from '@pocketsflow-webhooks/core'
 import { ReplyError, type Redis } from 'ioredis'
-import { closeClient, createClient, isRedisInstance, usable } from './connection.js'
+import { closeClient, createClient, isRedisInstance, usable, type IoredisClient } from './connection.js'
 
 export const DEFAULT_DEDUPE_PREFIX = 'pocketsflow-webhooks:dedupe:'
 /**
@@ -16,7 +16,7 @@ export interface RedisDedupeStoreOptions {
   /** Redis URL (default `redis://127.0.0.1:6379`). Ignored when `client` is given. */
   url?: string
   /** Your ioredis instance: used as is and not closed by `close()`. */
-  client?: Redis
+  client?: IoredisClient
   /** Key prefix (default `pocketsflow-webhooks:dedupe:`). */
   prefix?: string
   /**
@@ -102,7 +102,8 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions = {}): DedupeS
   let owned: boolean
   if (options.client !== undefined) {
     if (!isRedisInstance(options.client)) throw new TypeError('redisDedupeStore: "client" must be an ioredis instance')
-    client = options.client
+    // Of the client's own ioredis major; both have the commands this store uses.
+    client = options.client as Redis
     owned = false
   } else {
     client = createClient({ url: options.url }, 'command', 'pocketsflow-webhooks:dedupe')
@@ -338,7 +339,8 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions = {}): DedupeS
  * this client has no offline queue), nor when Redis answered with an error (READONLY, OOM, …).
  */
 function mayHaveRun(error: unknown): boolean {
-  if (error instanceof ReplyError) return false
+  // By name too: a client of another ioredis major may carry its own copy of the class.
+  if (error instanceof ReplyError || (error instanceof Error && error.name === 'ReplyError')) return false
   return !(error instanceof Error && error.message.includes("Stream isn't writeable"))
 }
 

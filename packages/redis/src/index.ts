@@ -1,3 +1,3 @@
 export { bullmqInbox, DEFAULT_CONCURRENCY, DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, DEFAULT_STALLED_INTERVAL_MS, type BullmqInboxOptions } from './inbox.js'
 export { DEFAULT_PENDING_TTL_MS, DEFAULT_RETENTION_MS, redisDedupeStore, type RedisDedupeStoreOptions } from './dedupe.js'
-export type { RedisConnectionOptions } from './connection.js'
+export type { IoredisClient, RedisConnectionOptions } from './connection.js'

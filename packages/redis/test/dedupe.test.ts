@@ -3,6 +3,7 @@
 // while Redis is unreachable. Network faults mid-claim: dedupe-faults.test.ts.
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { Redis } from 'ioredis'
+import { Redis as Redis5 } from 'ioredis5'
 import { signedRequest } from '@pocketsflow-webhooks/core/testing'
 import type { DedupeStore } from '@pocketsflow-webhooks/core'
 import { DEFAULT_RETENTION_MS, redisDedupeStore, type RedisDedupeStoreOptions } from '../src/index.js'
@@ -137,9 +138,13 @@ describe('redisDedupeStore', () => {
     expect(results.filter((r) => r !== true)).toEqual(Array(9).fill(FIRST))
   })
 
-  it('uses a given ioredis client without closing it', async () => {
+  // ioredis 5 too (type-checked as well): an app may upgrade this package before its own ioredis.
+  it.each([
+    ['ioredis 6', (url: string): Redis | Redis5 => new Redis(url)],
+    ['ioredis 5', (url: string): Redis | Redis5 => new Redis5(url)],
+  ])('uses a given ioredis client without closing it (%s)', async (_name, connect) => {
     const p = prefix('client')
-    const client = new Redis(REDIS_URL)
+    const client = connect(REDIS_URL)
     cleanups.push(async () => client.disconnect())
     const s = redisDedupeStore({ client, prefix: p })
     expect(await s.claim('x', 'order.completed')).toBe(true)

@@ -254,10 +254,13 @@ describe('bullmqInbox', () => {
     await vi.waitFor(() => expect(runs).toHaveLength(1), { timeout: 5000 })
   })
 
-  it('accepts an ioredis instance: opens its own connections from it and leaves it open', async () => {
-    const { Redis } = await import('ioredis')
+  // ioredis 5 too: an app that upgrades this package before its own ioredis still passes its client.
+  it.each([
+    ['ioredis 6', async (url: string) => new (await import('ioredis')).Redis(url)],
+    ['ioredis 5', async (url: string) => new (await import('ioredis5')).Redis(url)],
+  ])('accepts an ioredis instance (%s): opens its own connections from it and leaves it open', async (_name, connect) => {
     const name = queue('instance')
-    const mine = new Redis(REDIS_URL)
+    const mine = await connect(REDIS_URL)
     cleanups.push(async () => mine.disconnect())
     const inbox = bullmqInbox({ connection: mine, queueName: name, prefix: name, logger: quiet })
     const runs: string[] = []
