@@ -1,6 +1,15 @@
-import { ConfigurableModuleBuilder, Module, type ConfigurableModuleAsyncOptions, type DynamicModule } from '@nestjs/common'
-import { DiscoveryModule } from '@nestjs/core'
+import {
+  ConfigurableModuleBuilder,
+  Inject,
+  Module,
+  Optional,
+  type ConfigurableModuleAsyncOptions,
+  type DynamicModule,
+  type NestModule,
+} from '@nestjs/common'
+import { DiscoveryModule, HttpAdapterHost } from '@nestjs/core'
 import type { Provider } from '@pocketsflow-webhooks/core'
+import { acceptAnyCharset } from './charset.js'
 import { createWebhookController } from './controller.js'
 import {
   DEFAULT_EXTRAS,
@@ -45,7 +54,30 @@ export type PocketsflowWebhookModuleAsyncOptions<P extends Provider = 'pocketsfl
  * ```
  */
 @Module({})
-export class PocketsflowWebhookModule extends ConfigurableModuleClass {
+export class PocketsflowWebhookModule extends ConfigurableModuleClass implements NestModule {
+  // Plain properties, not #private ones: in Nest's preview mode configure() runs on an instance
+  // that no constructor initialised.
+  private readonly adapterHost: HttpAdapterHost | undefined
+  private readonly options: PocketsflowWebhookModuleOptions<Provider> | undefined
+
+  constructor(
+    @Optional() @Inject(HttpAdapterHost) adapterHost?: HttpAdapterHost,
+    @Optional() @Inject(POCKETSFLOW_WEBHOOK_OPTIONS) options?: PocketsflowWebhookModuleOptions<Provider>,
+  ) {
+    super()
+    this.adapterHost = adapterHost
+    this.options = options
+  }
+
+  /**
+   * Runs in `app.init()`, after Nest mounted its body parsers and before any route: on Express,
+   * lets signed deliveries through the JSON parser's refusal of a charset other than UTF-8
+   * (an Express error handler, see charset.ts). Applies no Nest middleware.
+   */
+  configure(): void {
+    acceptAnyCharset(this.adapterHost?.httpAdapter, this.options?.provider)
+  }
+
   static override forRoot<P extends Provider = 'pocketsflow'>(
     options: PocketsflowWebhookModuleOptions<P> & PocketsflowWebhookModuleExtras,
   ): DynamicModule {

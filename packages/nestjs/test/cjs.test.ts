@@ -8,7 +8,7 @@ import { SECRET, sign } from './helpers.js'
 const app = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'cjs-app.cjs')
 
 describe.each(['express', 'fastify'])('from CommonJS on %s', (platform) => {
-  it('require() gives a working module: 200, handler run, 401 when tampered, shuts down on SIGTERM', async () => {
+  it('require() gives a working module: 200, handler run, 401 when tampered, any charset label, shuts down on SIGTERM', async () => {
     const child = spawn(process.execPath, [app, platform], {
       env: { ...process.env, POCKETSFLOW_WEBHOOK_SECRET: SECRET },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -28,6 +28,9 @@ describe.each(['express', 'fastify'])('from CommonJS on %s', (platform) => {
       for (let i = 0; i < 100 && !output.includes('grant cjs@example.com'); i++) await new Promise((r) => setTimeout(r, 20))
       expect(output).toContain('grant cjs@example.com')
       expect((await fetch(url, { ...req, body: `${req.body} ` })).status).toBe(401)
+      // The build also lets a delivery labelled with another charset through Express's JSON parser.
+      const latin1 = await sign({ overrides: { customer: { email: 'latin1@example.com' } } })
+      expect((await fetch(url, { ...latin1, headers: { ...latin1.headers, 'Content-Type': 'application/json; charset=latin1' } })).status).toBe(200)
       child.kill('SIGTERM')
       // Nest's shutdown hooks close the app, then re-raise the signal on the process.
       const { code, signal } = await exited
