@@ -13,7 +13,6 @@ import {
   type ExecutionContext,
 } from '@nestjs/common'
 import type { WebhookResponse } from '@pocketsflow-webhooks/core'
-import { parsedByNobody } from './charset.js'
 import { attachEvent, type NestHttpRequest } from './http.js'
 import { PocketsflowWebhookService } from './service.js'
 
@@ -67,9 +66,6 @@ export class PocketsflowWebhookGuard implements CanActivate {
     const result = await this.#webhook.verify(req)
     if (result.event === undefined || result.response.status !== 200) throw exceptionFor(result.response)
     attachEvent(req, result.event)
-    // A delivery whose charset label the app's JSON parser refused (Express): @Body() gets the
-    // verified payload, as it would have had the parser accepted the label.
-    if (parsedByNobody(req)) (req as { body?: unknown }).body = result.event.payload
     return true
   }
 }

@@ -5,7 +5,6 @@ import {
   Optional,
   type ConfigurableModuleAsyncOptions,
   type DynamicModule,
-  type NestModule,
 } from '@nestjs/common'
 import { DiscoveryModule, HttpAdapterHost } from '@nestjs/core'
 import type { Provider } from '@pocketsflow-webhooks/core'
@@ -54,28 +53,18 @@ export type PocketsflowWebhookModuleAsyncOptions<P extends Provider = 'pocketsfl
  * ```
  */
 @Module({})
-export class PocketsflowWebhookModule extends ConfigurableModuleClass implements NestModule {
-  // Plain properties, not #private ones: in Nest's preview mode configure() runs on an instance
-  // that no constructor initialised.
-  private readonly adapterHost: HttpAdapterHost | undefined
-  private readonly options: PocketsflowWebhookModuleOptions<Provider> | undefined
-
+export class PocketsflowWebhookModule extends ConfigurableModuleClass {
+  /**
+   * Constructed while Nest creates the application, before `app.init()` mounts the body parsers:
+   * on Express, puts the middleware that lets a signed delivery labelled with a charset other than
+   * UTF-8 through Nest's JSON parser ahead of them (see charset.ts).
+   */
   constructor(
     @Optional() @Inject(HttpAdapterHost) adapterHost?: HttpAdapterHost,
     @Optional() @Inject(POCKETSFLOW_WEBHOOK_OPTIONS) options?: PocketsflowWebhookModuleOptions<Provider>,
   ) {
     super()
-    this.adapterHost = adapterHost
-    this.options = options
-  }
-
-  /**
-   * Runs in `app.init()`, after Nest mounted its body parsers and before any route: on Express,
-   * lets signed deliveries through the JSON parser's refusal of a charset other than UTF-8
-   * (an Express error handler, see charset.ts). Applies no Nest middleware.
-   */
-  configure(): void {
-    acceptAnyCharset(this.adapterHost?.httpAdapter, this.options?.provider)
+    acceptAnyCharset(adapterHost, options?.provider)
   }
 
   static override forRoot<P extends Provider = 'pocketsflow'>(
