@@ -14,6 +14,8 @@ export interface NodeRequestInput {
   readonly consumed?: boolean
   /** How to mount the adapter correctly: ends the configuration error when the body is gone. */
   readonly mountAdvice?: string
+  /** Why `rawBody` may not be the bytes that were signed, when the adapter rebuilt it (see `WebhookRequest`). */
+  readonly mismatchHint?: string | undefined
 }
 
 /**
@@ -46,7 +48,7 @@ export async function receiveNodeRequest(receiver: WebhookReceiver, input: NodeR
       return receiver.reject('body_unreadable')
     }
   }
-  return receiver.handleNow({ method: req.method, headers: req.headers, body })
+  return receiver.handleNow({ method: req.method, headers: req.headers, body, mismatchHint: input.mismatchHint })
 }
 
 /**

@@ -33,6 +33,20 @@ function receiver(options: Partial<WebhookReceiverOptions> = {}) {
 }
 
 describe('createWebhookReceiver', () => {
+  it('logs the mismatchHint of a rebuilt body that does not verify, and only for a signature mismatch', async () => {
+    const { logger, lines } = recordingLogger()
+    const r = receiver({ logger })
+    const hint = 'rebuilt from a parser\'s text: mount the webhook first'
+    const signed = await delivery('order.completed')
+    const altered = { ...signed, body: Buffer.from(`${signed.body.toString()} `), mismatchHint: hint }
+    expect((await r.handle(altered)).response.status).toBe(401)
+    expect(lines.at(-1)).toMatchObject({ level: 'warn', obj: { reason: 'signature_mismatch', hint } })
+    const stale = await delivery('order.completed', {}, { timestamp: Date.now() - 3_600_000 })
+    expect((await r.handle({ ...stale, mismatchHint: hint })).reason).toBe('timestamp_too_old')
+    expect((lines.at(-1) as { obj: { hint?: string } }).obj.hint).not.toBe(hint)
+    expect((await r.handle({ ...signed, mismatchHint: hint })).response.status).toBe(200)
+  })
+
   it('acknowledges with 200 before any handler code runs, and runs it in after()', async () => {
     const calls: string[] = []
     const r = receiver({ on: { 'order.completed': async (event) => void calls.push(event.data.customer.email) } })

@@ -123,6 +123,12 @@ export interface WebhookRequest {
   readonly method: string | undefined
   readonly headers: HeadersInput
   readonly body: Body
+  /**
+   * For an adapter that had to rebuild the body from what a parser kept (e.g. decoded text): why
+   * those bytes may not be the ones that were signed. Logged as the hint when they do not match
+   * the signature, instead of the generic "wrong secret, or the body was changed".
+   */
+  readonly mismatchHint?: string | undefined
 }
 
 export interface WebhookReceiver {
@@ -325,8 +331,8 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
   // in-memory dedupe store, handlers that return no promise) and promises only from the first step
   // that is not: most deliveries are answered and handled without a trip through the microtask queue.
 
-  function accept(result: ReceivedResult): ReceiverResult | Promise<ReceiverResult> {
-    if (!result.ok) return reject(result.reason, undefined, result.skewSeconds)
+  function accept(result: ReceivedResult, mismatchHint?: string): ReceiverResult | Promise<ReceiverResult> {
+    if (!result.ok) return reject(result.reason, result.reason === 'signature_mismatch' ? mismatchHint : undefined, result.skewSeconds)
     const event = result.event
     if (idempotencyKey) {
       try {
@@ -561,6 +567,10 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     // added last is cheap in V8: the object returns to its previous shape).
     if (signed !== undefined) delete headers![PRECHECKED]
     const verified = signed ? verifier.verifyBodyNow(signed, body) : verifier.verifyNow(request.headers, body)
+    if (request.mismatchHint !== undefined) {
+      const hint = request.mismatchHint
+      return isThenable(verified) ? verified.then((result) => accept(result, hint)) : accept(verified, hint)
+    }
     return isThenable(verified) ? verified.then(accept) : accept(verified)
   }
 

@@ -7,7 +7,7 @@ import {
   type WebhookReceiverOptions,
 } from '@pocketsflow-webhooks/core'
 import { afterResponse, receiveNodeRequest, shouldCloseConnection } from '@pocketsflow-webhooks/core/node'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 // Types only: lets the `DefaultState` augmentation below find Koa's declarations.
 import type {} from 'koa'
 
@@ -69,7 +69,11 @@ export interface PocketsflowWebhookMiddleware {
 
 const MOUNT_ADVICE =
   'mount app.use(pocketsflowWebhook(...)) before bodyParser() (@koa/bodyparser, koa-bodyparser, koa-body), ' +
-  'or use a body parser that keeps the raw body in ctx.request.rawBody'
+  'or have the parser keep the raw body in ctx.request.rawBody (koa-body: includeUnparsed: true)'
+
+const MOUNT_FIRST_ADVICE =
+  'mount app.use(pocketsflowWebhook(...)) before bodyParser() (@koa/bodyparser, koa-bodyparser, koa-body): it answers ' +
+  'its own path without calling next(), so the parser never decodes a webhook request and the signed bytes are verified as sent'
 
 /**
  * `app.use(pocketsflowWebhook({ secret, on }))`: answers requests on its path (default
@@ -80,7 +84,12 @@ export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: 
   const callNext = options.callNext === true
 
   async function receive(ctx: KoaContextLike, next: () => Promise<unknown>): Promise<void> {
-    const result = await receiveNodeRequest(receiver, { req: ctx.req, rawBody: keptRawBody(ctx.request), mountAdvice: MOUNT_ADVICE })
+    const kept = keptBody(ctx)
+    const result = await (kept instanceof Unverifiable
+      ? refuse(receiver, ctx.req, kept)
+      : kept instanceof Rebuilt
+        ? receiveRebuilt(receiver, ctx.req, kept)
+        : receiveNodeRequest(receiver, { req: ctx.req, rawBody: kept, mountAdvice: MOUNT_ADVICE }))
     respond(ctx, result)
     if (!result.after) return
     ;(ctx.state as PocketsflowWebhookState).pocketsflowEvent = result.event as PocketsflowStateEvent
@@ -103,13 +112,137 @@ export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: 
   return Object.assign(middleware, { receiver, close: receiver.close })
 }
 
+/** Where koa-body up to version 6 keeps the raw text (`includeUnparsed: true`): on the parsed body. */
+const UNPARSED_BODY = Symbol.for('unparsedBody')
+const BOM = Buffer.from([0xef, 0xbb, 0xbf])
+const REPLACEMENT_CHARACTER = Buffer.from([0xef, 0xbf, 0xbd])
+
+/** A body that a parser mounted earlier kept only as text that can't be turned back into the bytes as sent. */
+class Unverifiable {
+  constructor(
+    readonly why: string,
+    /** The body's size as sent, or as near as the text tells: held to `bodyLimit` as any body. */
+    readonly size: number,
+  ) {}
+}
+
 /**
- * The raw body a parser mounted earlier kept (koa-bodyparser and @koa/bodyparser keep it as a
- * UTF-8 string in `ctx.request.rawBody`): re-encoding it gives back the signed bytes of any UTF-8 JSON body.
+ * Bytes rebuilt from a parser's text that other bytes could have decoded to as well: verified like
+ * any body; when they do not match, `why` says how an authentic delivery may be behind the
+ * mismatch, in the log's hint.
  */
-function keptRawBody(request: object): string | Uint8Array | undefined {
-  const raw = (request as { rawBody?: unknown }).rawBody
-  return typeof raw === 'string' || raw instanceof Uint8Array ? raw : undefined
+class Rebuilt {
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly why: string,
+  ) {}
+}
+
+/**
+ * What a body parser mounted earlier kept of the request body: the bytes to verify (as sent, or as
+ * rebuilt from its text), or why they can't be had from what it kept, or `undefined` when it kept
+ * nothing (the stream is then read here, or, consumed, answered as a configuration error).
+ *
+ * koa-bodyparser, @koa/bodyparser and koa-body (with `includeUnparsed`) keep the text that co-body
+ * decoded: raw-body through iconv-lite's UTF-8 decoder, whatever the Content-Type's charset (their
+ * `encoding` option aside). Bytes kept as a Uint8Array are taken as they are.
+ */
+function keptBody(ctx: KoaContextLike): Uint8Array | Rebuilt | Unverifiable | undefined {
+  const request = ctx.request as { rawBody?: unknown; body?: unknown }
+  let raw = request.rawBody ?? (ctx.req as { rawBody?: unknown }).rawBody
+  if (raw === undefined && typeof request.body === 'object' && request.body !== null) {
+    raw = (request.body as { [UNPARSED_BODY]?: unknown })[UNPARSED_BODY]
+  }
+  if (typeof raw === 'string') return bytesOfDecodedText(raw, ctx.req.headers)
+  return raw instanceof Uint8Array ? raw : undefined
+}
+
+/**
+ * The bytes to verify behind a UTF-8 decoder's text. iconv-lite's decoder changes valid UTF-8 in
+ * one way only: it drops a leading byte order mark (EF BB BF). Bytes that are not UTF-8 become
+ * U+FFFD, which is also a character that can be sent as such. The candidate is the text's UTF-8
+ * encoding, with the mark put back when the Content-Length (which the parser holds the body to) is
+ * 3 bytes more: one candidate is verified, never both, so a mark added to or removed from signed
+ * bytes is refused as it is without a parser. Without a Content-Length (a chunked upload) the
+ * candidate is the encoding without a mark.
+ *
+ * Text without U+FFFD, with a Content-Length, came from exactly that candidate. Text with U+FFFD,
+ * or without a length, may have come from other bytes too, and verifying the candidate is still
+ * safe: it is a function of the decoded text alone (and the length rule), so if it verifies, the
+ * sender signed exactly those bytes. The handler then gets exactly the content the sender signed,
+ * and the event id (for Pocketsflow a hash of the bytes verified, which are the candidate, not the
+ * bytes on the wire) is that of the signed delivery: other wire bytes that decode to the same text
+ * are a duplicate of it, never a new event (with `dedupe: false`, a replay like any re-sent signed
+ * bytes), and are held to the timestamp tolerance anyway. Nothing the sender did not sign reaches a
+ * handler.
+ *
+ * Lost for good, and refused with a hint: a signed body with bytes that are not UTF-8 (re-encoded
+ * as EF BF BD they are other bytes: up front when that changes the length, after the mismatch
+ * otherwise), a chunked one whose signed bytes started with a mark, and a compressed one.
+ */
+function bytesOfDecodedText(text: string, headers: IncomingHttpHeaders): Uint8Array | Rebuilt | Unverifiable {
+  // Buffer encodes an unpaired surrogate as EF BF BD too (no UTF-8 decoder's text holds one): the
+  // candidate is then verified like any other.
+  const bytes = Buffer.from(text, 'utf8')
+  const declared = headers['content-length']
+  const length = declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : undefined
+  const lost = (why: string) => new Unverifiable(why, length ?? bytes.length)
+  const coding = headers['content-encoding']
+  if (coding !== undefined && coding !== 'identity') {
+    return lost(`the body parser inflated a "Content-Encoding: ${coding}" body, and the bytes as sent can't be rebuilt from its text`)
+  }
+  const replaced = bytes.includes(REPLACEMENT_CHARACTER)
+  const charset = declaredCharset(headers['content-type'])
+  const ignored = charset && !/^utf-?8$/i.test(charset) ? ` (the request declared charset=${charset}, which the parser ignores)` : ''
+  const notUtf8 = `the signed bytes held bytes that are not UTF-8, which the body parser decoded as U+FFFD${ignored} and which can't be rebuilt from its text`
+  if (length === undefined) {
+    const chunked = "the signed bytes started with a byte order mark (EF BB BF), which the body parser removed, and without a Content-Length (a chunked upload) that can't be told from its text"
+    return new Rebuilt(bytes, replaced ? `${notUtf8}, or ${chunked}` : chunked)
+  }
+  const candidate = length === bytes.length ? bytes : length === bytes.length + BOM.length ? Buffer.concat([BOM, bytes]) : undefined
+  if (candidate !== undefined) return replaced ? new Rebuilt(candidate, notUtf8) : candidate
+  if (replaced) {
+    return lost(
+      `the body parser decoded the body as UTF-8${ignored}, and its text holds U+FFFD, which stands for any bytes that are not UTF-8 as well as for itself; re-encoded, the text is ${bytes.length} bytes but the request carried ${length}, so the bytes that were signed can't be rebuilt from it`,
+    )
+  }
+  return lost(`the body parser's text is ${bytes.length} bytes in UTF-8 but the request carried ${length}: the parser did not decode it as UTF-8 (its "encoding" option?)`)
+}
+
+function declaredCharset(contentType: string | undefined): string | undefined {
+  return contentType === undefined ? undefined : /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType)?.[1]
+}
+
+/**
+ * What the headers alone decide (wrong method, shutdown, missing signature, stale timestamp), then
+ * the size, as the core answers them: for a body a parser kept only as text.
+ */
+function precheckKept(receiver: WebhookReceiver, req: IncomingMessage, size: number): ReceiverResult | undefined {
+  // A copy: precheck() leaves its parse on the headers object for a handle() that won't come.
+  const early = receiver.precheck({ method: req.method, headers: { ...req.headers } })
+  if (early) return early
+  return size > receiver.bodyLimit ? receiver.reject('body_too_large') : undefined
+}
+
+/** A delivery whose signed bytes a body parser lost: 401 like any body that does not verify, with the reason and the fix in the log. */
+function refuse(receiver: WebhookReceiver, req: IncomingMessage, kept: Unverifiable): ReceiverResult {
+  return precheckKept(receiver, req, kept.size) ?? cantVerify(receiver, kept.why)
+}
+
+function cantVerify(receiver: WebhookReceiver, why: string): ReceiverResult {
+  return receiver.reject('signature_mismatch', `behind a body parser, this delivery can't be verified: ${why}; ${MOUNT_FIRST_ADVICE}`)
+}
+
+/**
+ * Bytes rebuilt from a parser's text that other bytes decode to as well: the receiver verifies
+ * them like any body; when they do not match, its log's hint says how an authentic delivery may
+ * be behind the mismatch, and the fix.
+ */
+function receiveRebuilt(receiver: WebhookReceiver, req: IncomingMessage, kept: Rebuilt): Promise<ReceiverResult> {
+  const mismatchHint =
+    `behind a body parser, this delivery can't be verified: the bytes rebuilt from the body parser's text do not match ` +
+    `the signature: the body was altered, or ${kept.why}; ${MOUNT_FIRST_ADVICE}`
+  return receiveNodeRequest(receiver, { req, rawBody: kept.bytes, mountAdvice: MOUNT_ADVICE, mismatchHint })
 }
 
 /** Hands the core's answer to Koa, which sends it once the middleware chain has settled. */
