@@ -26,11 +26,15 @@ export function startInboxWorker<P extends Provider = 'pocketsflow'>(options: In
   if (dispatcher.handlerCount === 0) {
     throw new TypeError('pocketsflow-webhooks: startInboxWorker needs handlers: "on" and/or "onEvent" (every one given is undefined)')
   }
-  startInbox(options.inbox, dispatcher, logger)
+  // A worker serves whichever receiver of its provider records into the inbox: no path.
+  const release = startInbox(options.inbox, dispatcher, logger, { provider: options.provider ?? 'pocketsflow' })
   let closing: Promise<void> | undefined
   return {
     close(closeOptions) {
-      closing ??= options.inbox.close(closeOptions).catch((error: unknown) => logger.error({ err: error }, 'inbox failed to close'))
+      closing ??= options.inbox
+        .close(closeOptions)
+        .catch((error: unknown) => logger.error({ err: error }, 'inbox failed to close'))
+        .finally(release)
       return closing
     },
   }

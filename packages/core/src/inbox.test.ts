@@ -57,6 +57,47 @@ async function delivery(type = 'order.completed') {
   return { method: 'POST', headers: await signWebhook({ secret: SECRET, body, type }), body: Buffer.from(body) }
 }
 
+/** A FakeInbox on a named queue, as the engines name theirs (`WebhookInbox.queue`). */
+class QueuedInbox extends FakeInbox {
+  constructor(readonly queue: string) {
+    super()
+  }
+}
+
+describe('who consumes an inbox, within a process', () => {
+  const handlers = { onEvent: () => {}, logger: false as const }
+
+  it('refuses one inbox object given to two receivers, or to a receiver and a worker', async () => {
+    const inbox = new FakeInbox()
+    const first = createWebhookReceiver({ secret: SECRET, inbox, ...handlers })
+    expect(() => createWebhookReceiver({ secret: SECRET, inbox, path: '/other', ...handlers })).toThrow(/already runs the handlers of another receiver/)
+    expect(() => startInboxWorker({ inbox, ...handlers })).toThrow(/already runs the handlers of another receiver/)
+    await first.close()
+  })
+
+  it('refuses a queue consumed by another receiver (another provider, or another path of one)', async () => {
+    const queue = `queue ${Math.random()}`
+    const first = createWebhookReceiver({ secret: SECRET, inbox: new QueuedInbox(queue), ...handlers })
+    expect(() => createWebhookReceiver({ provider: 'pocketbook', secret: SECRET, inbox: new QueuedInbox(queue), ...handlers })).toThrow(
+      /already consumed in this process by the pocketsflow receiver on \/webhooks\/pocketsflow[\s\S]*pocketbook receiver/,
+    )
+    expect(() => createWebhookReceiver({ secret: SECRET, path: '/webhooks/other-shop', inbox: new QueuedInbox(queue), ...handlers })).toThrow(/already consumed/)
+    expect(() => startInboxWorker({ provider: 'pocketbook', inbox: new QueuedInbox(queue), ...handlers })).toThrow(/already consumed/)
+    // Closed, it lets the queue go.
+    await first.close()
+    const next = createWebhookReceiver({ provider: 'pocketbook', secret: SECRET, inbox: new QueuedInbox(queue), ...handlers })
+    await next.close()
+  })
+
+  it('lets instances of one receiver, and workers of its provider, share a queue; a receiver without handlers consumes nothing', async () => {
+    const queue = `queue ${Math.random()}`
+    const instances = [1, 2].map(() => createWebhookReceiver({ secret: SECRET, inbox: new QueuedInbox(queue), ...handlers }))
+    const worker = startInboxWorker({ inbox: new QueuedInbox(queue), ...handlers })
+    const recordsOnly = createWebhookReceiver({ provider: 'pocketbook', secret: SECRET, inbox: new QueuedInbox(queue), logger: false })
+    await Promise.all([...instances.map((r) => r.close()), worker.close(), recordsOnly.close()])
+  })
+})
+
 describe('receiver with an inbox', () => {
   it('records before the 200, hands no after() to the adapter, and answers duplicates', async () => {
     const inbox = new FakeInbox()

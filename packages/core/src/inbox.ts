@@ -10,6 +10,12 @@ import type { Logger } from './types.js'
  */
 export interface WebhookInbox {
   /**
+   * Names the queue or table and the server it is on (e.g. `bullmq redis://127.0.0.1:6379/0
+   * bull:pocketsflow-webhooks`). Optional; with it, two receivers with different handlers are
+   * refused one queue within a process (each would run the other's events).
+   */
+  readonly queue?: string
+  /**
    * Stores the event durably. Resolves `true` when it was recorded (new, or a dead letter of the
    * same id queued again), otherwise it is a duplicate (the id is known within the retention):
    * `false`, or better `{ firstType }`, the type it was first recorded under (see `DedupeStore`).

@@ -3,6 +3,7 @@ import { MemoryDeadLetters } from './dead-letters.js'
 import { MemoryDedupeStore } from './dedupe/memory.js'
 import type { ClaimResult, DedupeStore } from './dedupe/store.js'
 import type { DeadLetter, InboxProcessor, WebhookInbox } from './inbox.js'
+import { claimInbox, type InboxConsumer } from './inbox-consumers.js'
 import { callHook, Dispatcher, MAX_TIMER_MS, type EventHandler, type FailedEvent, type ReceiverHooks, type RetryOptions } from './dispatch.js'
 import type { WebhookHandlerError } from './errors.js'
 import { assignEventId, rememberPayloadText, type AnyEventFor, type EventOfType, type WebhookEvent } from './event.js'
@@ -264,7 +265,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
 
   // Only where a handler exists: a web process that shares its options with the worker, with the
   // handlers left undefined, must not take events off the inbox and mark them done unrun.
-  if (inbox && dispatcher.handlerCount > 0) startInbox(inbox, dispatcher, logger)
+  const releaseInbox = inbox && dispatcher.handlerCount > 0 ? startInbox(inbox, dispatcher, logger, { provider, path }) : undefined
 
   const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS
   if (!(storeTimeoutMs > 0 && storeTimeoutMs <= MAX_TIMER_MS)) {
@@ -692,6 +693,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
         } catch (error) {
           logger.error({ err: error }, 'inbox failed to close')
         }
+        releaseInbox?.()
       }
       if (store?.close) {
         try {
@@ -744,7 +746,12 @@ export function inboxProcessor(dispatcher: Dispatcher, logger: Logger): InboxPro
   }
 }
 
-export function startInbox(inbox: WebhookInbox, dispatcher: Dispatcher, logger: Logger): void {
+/**
+ * Starts the inbox's workers with the dispatcher's handlers, once `consumer` may run them (see
+ * inbox-consumers.ts; refused with a throw otherwise). Returns the release, for its close.
+ */
+export function startInbox(inbox: WebhookInbox, dispatcher: Dispatcher, logger: Logger, consumer: InboxConsumer): () => void {
+  const release = claimInbox(inbox, consumer)
   try {
     const started = inbox.start(inboxProcessor(dispatcher, logger))
     // A failed start (database down at boot) is not fatal: records answer 503 until it is back,
@@ -753,6 +760,7 @@ export function startInbox(inbox: WebhookInbox, dispatcher: Dispatcher, logger: 
   } catch (error) {
     logger.error({ err: error }, 'the inbox failed to start its workers')
   }
+  return release
 }
 
 function byteLength(text: string): number {

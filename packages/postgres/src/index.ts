@@ -111,6 +111,24 @@ function names(options: { table?: string; schema?: string }): Names {
 }
 
 /**
+ * Which server and database a pool connects to, as far as its options tell (`host:port/database`),
+ * so that two inboxes on one table can be recognised (the core's `WebhookInbox.queue`).
+ */
+function describeServer(pool: Pool): string {
+  const options = (pool as { options?: { connectionString?: string; host?: string; port?: number; database?: string } }).options ?? {}
+  let url: URL | undefined
+  try {
+    url = options.connectionString === undefined ? undefined : new URL(options.connectionString)
+  } catch {
+    url = undefined
+  }
+  const host = options.host ?? (url?.hostname || 'localhost')
+  const port = options.port ?? (url?.port ? Number(url.port) : 5432)
+  const database = options.database ?? url?.pathname.slice(1) ?? ''
+  return `${host === '127.0.0.1' ? 'localhost' : host}:${port}/${database}`
+}
+
+/**
  * The SQL that creates the inbox table and its indexes, for those who manage migrations
  * themselves (then pass `createTable: false`). Idempotent.
  */
@@ -764,6 +782,7 @@ SELECT (SELECT count(*) FROM notified)::int AS recorded, (SELECT type FROM ${t} 
 
   return {
     table: t,
+    queue: `postgres ${describeServer(pool)} ${options.schema === undefined ? '' : `${quoteIdent(options.schema)}.`}${quoteIdent(options.table ?? DEFAULT_TABLE)}`,
     record,
     start(proc) {
       if (processor) throw new Error('pocketsflow-webhooks: the postgres inbox was already started')

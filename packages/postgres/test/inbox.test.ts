@@ -9,6 +9,27 @@ const { admin, table, start } = testScope()
 const fast = { pollIntervalMs: 100, leaseMs: 2000 }
 
 describe('postgresInbox', () => {
+  it('names its table and server (WebhookInbox.queue), the same however the connection is given', async () => {
+    const pg = (await import('pg')).default
+    const pool = new pg.Pool({ host: 'localhost', port: 5432, database: 'test' })
+    const inboxes = [
+      postgresInbox({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' }),
+      postgresInbox({ pool }),
+      postgresInbox({ connectionString: 'postgres://postgres@127.0.0.1:5432/test', table: 'orders_inbox' }),
+      postgresInbox({ connectionString: 'postgres://postgres@127.0.0.1:5432/other' }),
+    ]
+    try {
+      const [byUrl, byPool, otherTable, otherDatabase] = inboxes.map((inbox) => inbox.queue)
+      expect(byUrl).toBe(`postgres localhost:5432/test "${DEFAULT_TABLE}"`)
+      expect(byPool).toBe(byUrl)
+      expect(otherTable).not.toBe(byUrl)
+      expect(otherDatabase).not.toBe(byUrl)
+    } finally {
+      await Promise.all(inboxes.map((inbox) => inbox.close()))
+      await pool.end()
+    }
+  })
+
   it('runs the handler exactly once for 50 concurrent identical deliveries across 3 receivers', async () => {
     const name = table('concurrent')
     const handled: string[] = []

@@ -54,6 +54,27 @@ export function isRedisInstance(value: unknown): value is IoredisClient {
   )
 }
 
+/**
+ * Which Redis server and database a connection goes to, as far as its options tell (`redis://host:port/db`),
+ * so that two inboxes on one queue can be recognised (the core's `WebhookInbox.queue`).
+ */
+export function describeServer(connection: RedisConnectionOptions): string {
+  const options = (isRedisInstance(connection) ? ((connection as { options?: RedisOptions }).options ?? {}) : connection) as RedisOptions & {
+    url?: string | undefined
+  }
+  let url: URL | undefined
+  try {
+    url = options.url === undefined ? undefined : new URL(options.url)
+  } catch {
+    url = undefined
+  }
+  const db = options.db ?? (url && /^\/\d+$/.test(url.pathname) ? Number(url.pathname.slice(1)) : 0)
+  if (options.path) return `redis+unix://${options.path}/${db}`
+  const host = options.host ?? (url?.hostname || '127.0.0.1')
+  const port = options.port ?? (url?.port ? Number(url.port) : 6379)
+  return `redis://${host === 'localhost' ? '127.0.0.1' : host}:${port}/${db}`
+}
+
 /** A new connection this package owns (and closes). */
 export function createClient(connection: RedisConnectionOptions, role: ConnectionRole, name: string): Redis {
   const overrides: RedisOptions = { ...ROLE_OPTIONS[role], connectionName: name }

@@ -16,7 +16,7 @@ import {
 } from '@pocketsflow-webhooks/core'
 import { Queue, UnrecoverableError, WaitingError, Worker, type Job, type JobsOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
-import { closeClient, createClient, usable, type RedisConnectionOptions } from './connection.js'
+import { closeClient, createClient, describeServer, usable, type RedisConnectionOptions } from './connection.js'
 import { DEFAULT_RETENTION_MS, positive } from './dedupe.js'
 
 export const DEFAULT_QUEUE_NAME = 'pocketsflow-webhooks'
@@ -218,6 +218,11 @@ class BullmqInbox implements WebhookInbox {
     if (firstType === undefined) return false
     // A type that had to be made storable reads back as such: the same type, all the same.
     return { firstType: firstType === storableText(event.type) ? event.type : firstType }
+  }
+
+  /** This inbox's queue and server: `bullmq redis://host:port/db <prefix>:<queueName>`. */
+  get queue(): string {
+    return `bullmq ${describeServer(this.#connection)} ${this.#prefix ?? 'bull'}:${this.#queueName}`
   }
 
   start(processor: InboxProcessor): void {

@@ -272,6 +272,22 @@ describe('bullmqInbox', () => {
     expect(await mine.ping()).toBe('PONG')
   })
 
+  it('names its queue and server (WebhookInbox.queue), the same however the connection is given', async () => {
+    const { Redis } = await import('ioredis')
+    const mine = new Redis('redis://localhost:6379/2', { lazyConnect: true })
+    const named = (connection: Parameters<typeof bullmqInbox>[0]['connection'], queueName?: string) => {
+      const inbox = bullmqInbox({ connection, logger: quiet, ...(queueName ? { queueName } : {}) })
+      cleanups.push(() => inbox.close())
+      return inbox.queue
+    }
+    expect(named({ url: 'redis://127.0.0.1:6379/2' })).toBe('bullmq redis://127.0.0.1:6379/2 bull:pocketsflow-webhooks')
+    expect(named(mine)).toBe(named({ url: 'redis://127.0.0.1:6379/2' }))
+    expect(named({ host: '127.0.0.1', port: 6379, db: 2 })).toBe(named({ url: 'redis://127.0.0.1:6379/2' }))
+    expect(named({ url: 'redis://127.0.0.1:6379/2' }, 'orders')).not.toBe(named({ url: 'redis://127.0.0.1:6379/2' }))
+    expect(named({ url: 'redis://127.0.0.1:6380/2' })).not.toBe(named({ url: 'redis://127.0.0.1:6379/2' }))
+    mine.disconnect()
+  })
+
   it('validates its options', () => {
     expect(() => bullmqInbox(undefined as never)).toThrow(TypeError)
     expect(() => bullmqInbox({} as never)).toThrow(/connection/)
