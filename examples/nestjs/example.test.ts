@@ -92,7 +92,8 @@ describe('examples/nestjs', () => {
   it('pnpm build && pnpm start: serves signed deliveries and drains on SIGTERM', async () => {
     const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
     await promisify(execFile)(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')])
-    const port = 23000 + (process.pid % 20000)
+    // Below Linux's ephemeral range (32768+), so no outgoing connection of another test holds it.
+    const port = 14000 + (process.pid % 6000)
     const child = spawn(process.execPath, [join(dir, 'dist', 'main.js')], {
       env: { ...process.env, POCKETSFLOW_WEBHOOK_SECRET: SECRET, API_KEY, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import getRawBody from 'raw-body'
 import type { ReceiverResult, WebhookReceiver } from './receiver.js'
+import { isArrayBuffer } from './realm.js'
 import type { Body } from './types.js'
 
 export interface NodeRequestInput {
@@ -19,6 +20,32 @@ export interface NodeRequestInput {
 }
 
 /**
+ * One call for an adapter on Node's http: reads the raw body, answers with the receiver's response,
+ * and runs the handlers once it is sent (or as `schedule` says). Never rejects.
+ */
+export async function handleNodeRequest(receiver: WebhookReceiver, req: IncomingMessage, res: ServerResponse, input: NodeHandleInput = {}): Promise<void> {
+  const result = await receiveNodeRequest(receiver, { ...input, req })
+  const schedule = input.schedule
+  if (!result.after || !schedule) return sendNodeResponse(req, res, result)
+  const responded = new Promise<void>((resolve) => {
+    if (res.writableFinished || res.destroyed) resolve()
+    else res.once('close', () => resolve())
+  })
+  const runFirst = schedule(result.after, responded)
+  if (runFirst) await runFirst
+  sendNodeResponse(req, res, { response: result.response, event: result.event })
+}
+
+export interface NodeHandleInput extends Omit<NodeRequestInput, 'req'> {
+  /**
+   * How the handlers' work runs, when not simply once the response is sent (Next's Pages Router:
+   * before it, or handed to a host's `waitUntil`). Returns a promise to wait for before answering,
+   * or nothing. `responded` settles once the response is sent or the client went away.
+   */
+  readonly schedule?: ((after: () => Promise<void>, responded: Promise<void>) => Promise<void> | undefined) | undefined
+}
+
+/**
  * Reads the raw body (capped at the receiver's `bodyLimit`) and runs the receiver. Never throws.
  * When another parser already consumed the stream without keeping the bytes, the answer is a
  * configuration error (500) that says how to mount the adapter: never a silent 401, never a hang,
@@ -26,29 +53,47 @@ export interface NodeRequestInput {
  */
 export async function receiveNodeRequest(receiver: WebhookReceiver, input: NodeRequestInput): Promise<ReceiverResult> {
   const { req } = input
+  const checked = receiver.precheck({ method: req.method, headers: req.headers })
+  if (checked.rejected) return checked.rejected
+  const body = await readNodeBody(receiver, input)
+  if (!isBody(body)) return body
+  return receiver.handleNow({ method: req.method, headers: req.headers, body, checked, mismatchHint: input.mismatchHint })
+}
+
+/** `receiveNodeRequest()` for a guard: verification alone (`receiver.verify()`), nothing claimed, no handlers. */
+export async function verifyNodeRequest(receiver: WebhookReceiver, input: NodeRequestInput): Promise<ReceiverResult> {
+  const { req } = input
+  const checked = receiver.precheck({ method: req.method, headers: req.headers })
+  if (checked.rejected) return checked.rejected
+  const body = await readNodeBody(receiver, input)
+  if (!isBody(body)) return body
+  return receiver.verify({ method: req.method, headers: req.headers, body, checked, mismatchHint: input.mismatchHint })
+}
+
+/** The body's bytes: kept by a parser, or read from the stream; or the answer when they can't be had. */
+async function readNodeBody(receiver: WebhookReceiver, input: NodeRequestInput): Promise<Body | ReceiverResult> {
+  const { req } = input
+  if (input.rawBody !== undefined && input.rawBody !== null) return input.rawBody
   const advice = input.mountAdvice ?? 'run the webhook handler before any body parser, or keep the raw body bytes and pass them as rawBody'
-  const early = receiver.precheck({ method: req.method, headers: req.headers })
-  if (early) return early
-  let body: Body
-  if (input.rawBody !== undefined && input.rawBody !== null) {
-    body = input.rawBody
-  } else if (input.consumed || req.readableEnded) {
+  if (input.consumed || req.readableEnded) {
     return receiver.reject('configuration_error', `the request body was read by another body parser before the webhook handler, and its raw bytes were not kept: ${advice}`)
-  } else {
-    try {
-      body = await getRawBody(req, { limit: receiver.bodyLimit, length: req.headers['content-length'] })
-    } catch (error) {
-      const type = (error as { type?: string }).type
-      if (type === 'entity.too.large') return receiver.reject('body_too_large')
-      // setEncoding() on the request is a mounting mistake; a stream that is merely not readable
-      // any more (the client hung up before we started reading) is the sender's doing.
-      if (type === 'stream.encoding.set') {
-        return receiver.reject('configuration_error', `the request stream was decoded by other middleware: ${advice}`)
-      }
-      return receiver.reject('body_unreadable')
-    }
   }
-  return receiver.handleNow({ method: req.method, headers: req.headers, body, mismatchHint: input.mismatchHint })
+  try {
+    return await getRawBody(req, { limit: receiver.bodyLimit, length: req.headers['content-length'] })
+  } catch (error) {
+    const type = (error as { type?: string }).type
+    if (type === 'entity.too.large') return receiver.reject('body_too_large')
+    // setEncoding() on the request is a mounting mistake; a stream that is merely not readable
+    // any more (the client hung up before we started reading) is the sender's doing.
+    if (type === 'stream.encoding.set') {
+      return receiver.reject('configuration_error', `the request stream was decoded by other middleware: ${advice}`)
+    }
+    return receiver.reject('body_unreadable')
+  }
+}
+
+function isBody(value: Body | ReceiverResult): value is Body {
+  return typeof value === 'string' || ArrayBuffer.isView(value) || isArrayBuffer(value)
 }
 
 /**

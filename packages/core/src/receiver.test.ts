@@ -6,6 +6,7 @@ import {
   WebhookHandlerError,
   WebhookHandlerTimeoutError,
   WebhookReceiverClosedError,
+  type CheckedHeaders,
   type DedupeStore,
   type Logger,
   type ReceiverResult,
@@ -284,35 +285,53 @@ describe('createWebhookReceiver', () => {
   it('prechecks method, shutdown and headers without a body', async () => {
     const r = receiver()
     const d = await delivery('order.completed')
-    expect(r.precheck({ method: 'POST', headers: d.headers })).toBeUndefined()
-    expect(r.precheck({ method: 'POST', headers: {} })?.response.status).toBe(401)
-    expect(r.precheck({ method: 'PUT', headers: d.headers })?.response.status).toBe(405)
+    expect(r.precheck({ method: 'POST', headers: d.headers }).rejected).toBeUndefined()
+    expect(r.precheck({ method: 'POST', headers: {} }).rejected?.response.status).toBe(401)
+    expect(r.precheck({ method: 'PUT', headers: d.headers }).rejected?.response.status).toBe(405)
     const stale = await delivery('order.completed', {}, { timestamp: 1 })
-    expect(r.precheck({ method: 'POST', headers: stale.headers })?.reason).toBe('timestamp_too_old')
+    expect(r.precheck({ method: 'POST', headers: stale.headers }).rejected?.reason).toBe('timestamp_too_old')
   })
 
-  it('uses a precheck parse of the headers once: a headers object reused for another request is read afresh', async () => {
+  it('hands what precheck() checked to handle(), which then verifies the body against those headers', async () => {
     const r = receiver()
     const first = await delivery('order.completed')
+    const checked = r.precheck({ method: 'POST', headers: first.headers })
+    expect(checked.rejected).toBeUndefined()
+    expect((await r.handle({ ...first, checked: checked as CheckedHeaders })).response.status).toBe(200)
+    // Nothing of ours is written on the caller's headers (they may be logged).
+    expect(Object.getOwnPropertySymbols(first.headers)).toEqual([])
+    // The body is still verified against the checked headers: another body is refused.
     const second = await delivery('order.completed', { n: 2 })
-    const headers: Record<string, string> = { ...first.headers }
-    expect(r.precheck({ method: 'POST', headers })).toBeUndefined()
-    expect((await r.handle({ ...first, headers })).response.status).toBe(200)
-    // Nothing of ours is left on the object (it may be logged).
-    expect(Object.getOwnPropertySymbols(headers)).toEqual([])
-    // Same object, new values, no precheck this time: the old parse must not be used.
-    Object.assign(headers, second.headers)
-    expect((await r.handle({ ...second, headers })).response.body).toBe('{"received":true}')
-    // A tampered signature on the reused object is caught, not hidden behind an earlier parse.
-    expect(r.precheck({ method: 'POST', headers })).toBeUndefined()
-    expect((await r.handle({ ...second, headers })).response.status).toBe(200)
-    headers['x-pocketsflow-signature'] = 'ab'.repeat(32)
-    expect((await r.handle({ ...second, headers })).response.status).toBe(401)
-    // Frozen headers can't carry the parse: handle() reads them again.
-    const frozen = Object.freeze({ ...first.headers })
-    const r2 = receiver()
-    expect(r2.precheck({ method: 'POST', headers: frozen })).toBeUndefined()
-    expect((await r2.handle({ ...first, headers: frozen })).response.status).toBe(200)
+    expect((await r.handle({ ...second, checked: checked as CheckedHeaders })).response.status).toBe(401)
+    // Another receiver's check is not taken on trust: it reads the headers itself.
+    const other = receiver({ tolerance: 1 })
+    const stale = await delivery('order.completed', {}, { timestamp: Date.now() - 60_000 })
+    const lenient = r.precheck({ method: 'POST', headers: stale.headers })
+    expect(lenient.rejected).toBeUndefined()
+    expect((await other.handle({ ...stale, checked: lenient as CheckedHeaders })).reason).toBe('timestamp_too_old')
+    // Nor is a look-alike object.
+    const forged = { signed: { signatures: [] } } as unknown as CheckedHeaders
+    expect((await r.handle({ ...(await delivery('order.completed')), headers: {}, checked: forged })).response.status).toBe(401)
+  })
+
+  it('verify(): the answers of handle() for an authentic or a refused delivery, with nothing claimed and no handler run', async () => {
+    const handler = vi.fn()
+    const r = receiver({ on: { 'order.completed': handler } })
+    const d = await delivery('order.completed')
+    const verified = await r.verify(d)
+    expect(verified).toMatchObject({ response: { status: 200 }, event: { type: 'order.completed' } })
+    expect(verified.after).toBeUndefined()
+    expect((await r.verify({ ...d, body: Buffer.from(`${d.body.toString()} `) })).response.status).toBe(401)
+    expect((await r.verify({ ...d, method: 'GET' })).response.status).toBe(405)
+    // Nothing was claimed: the delivery itself is new to handle(), and its event has the same id.
+    const handled = await r.handle(d)
+    expect(handled.response.body).toBe('{"received":true}')
+    expect(handled.event?.id).toBe(verified.event?.id)
+    await handled.after?.()
+    expect(handler).toHaveBeenCalledTimes(1)
+    expect(r.stats()).toMatchObject({ running: 0, waiting: 0 })
+    await r.close()
+    expect((await r.verify(d)).response.status).toBe(503)
   })
 
   it('matches its path with or without a query string or trailing slash', () => {

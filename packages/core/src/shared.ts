@@ -32,14 +32,17 @@ export { DEFAULT_MAX_DEAD_LETTERS } from './dead-letters.js'
 export {
   DEFAULT_BODY_LIMIT,
   DEFAULT_PATH,
-  statusForReason,
+  normaliseWebhookPath,
+  type CheckedHeaders,
   type HandlerMap,
+  type Precheck,
   type ReceiverResult,
   type ReceiverStats,
   type WebhookReceiver,
   type WebhookReceiverOptions,
   type WebhookRequest,
 } from './receiver.js'
+export { statusForReason } from './responses.js'
 export type { HeaderCheck, Verifier, VerifyOptions, VerifyResult } from './verify.js'
 export type { SignOptions } from './sign.js'
 export { DEFAULT_TOLERANCE_SECONDS } from './timestamp.js'

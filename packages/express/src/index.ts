@@ -1,5 +1,5 @@
 import { createWebhookReceiver, type Provider, type WebhookReceiver, type WebhookReceiverOptions } from '@pocketsflow-webhooks/core'
-import { receiveNodeRequest, sendNodeResponse } from '@pocketsflow-webhooks/core/node'
+import { handleNodeRequest } from '@pocketsflow-webhooks/core/node'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
 export type PocketsflowWebhookOptions<P extends Provider = 'pocketsflow'> = WebhookReceiverOptions<P>
@@ -45,10 +45,7 @@ export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: 
   const receiver = createWebhookReceiver(options)
   const middleware = (req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void): void => {
     if (!receiver.matchesPath(req.url)) return next()
-    receiveNodeRequest(receiver, { req, rawBody: keptRawBody(req), consumed: req._body === true, mountAdvice: MOUNT_ADVICE }).then(
-      (result) => sendNodeResponse(req, res, result),
-      next,
-    )
+    handleNodeRequest(receiver, req, res, { rawBody: keptRawBody(req), consumed: req._body === true, mountAdvice: MOUNT_ADVICE }).catch(next)
   }
   return Object.assign(middleware, { receiver, close: receiver.close })
 }

@@ -1,7 +1,8 @@
 import {
   createWebhookReceiver,
-  DEFAULT_PATH,
+  normaliseWebhookPath,
   type AnyEventFor,
+  type CheckedHeaders,
   type Provider,
   type ReceiverResult,
   type RejectionReason,
@@ -89,6 +90,11 @@ type AnyProviderOptions = PocketsflowWebhookOptions<'pocketsflow'> | Pocketsflow
 
 const EMPTY_BODY = new Uint8Array(0)
 
+// What onRequest's precheck found in the headers, for the handler once the body is in: a request
+// decoration of this plugin's route context, so the core parses the headers once.
+const CHECKED = Symbol('pocketsflow-webhooks checked headers')
+type CheckedRequest = FastifyRequest & { [CHECKED]?: CheckedHeaders | undefined }
+
 // Fastify answers these itself, before the handler, with its own body and no log line of ours;
 // mapped to the core's reasons, they get the core's status, body, log line and `rejected` hook.
 const PARSER_ERRORS: Readonly<Record<string, readonly [RejectionReason, string?]>> = {
@@ -165,13 +171,6 @@ async function closeAll(registrations: readonly Registration[], optionsFor: (reg
   if (failed) throw failed.reason
 }
 
-/** The path the core will answer on, for the duplicate check; `undefined` if the core will refuse it anyway. */
-function normalisedPath(path: unknown): string | undefined {
-  if (path === undefined) return DEFAULT_PATH
-  if (typeof path !== 'string' || !path.startsWith('/')) return undefined
-  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
-}
-
 // Async plugins, so a configuration error becomes a rejected app.ready() / listen(), not a crash.
 const plugin: FastifyPluginAsync<AnyProviderOptions> = async (fastify, options) => {
   // The registrations of this context (not of a parent's: a child context gets its own decorator).
@@ -194,8 +193,8 @@ const plugin: FastifyPluginAsync<AnyProviderOptions> = async (fastify, options) 
     fastify.addHook('onClose', (_instance, closed) => void closeAll(created, (registration) => registration.closeOptions).then(() => closed(), closed))
   }
   // Checked before the receiver exists: creating one can start an inbox's workers.
-  const path = normalisedPath(options.path)
-  if (path !== undefined && registrations.some((registration) => registration.receiver.path === path)) {
+  const path = normaliseWebhookPath(options.path)
+  if (registrations.some((registration) => registration.receiver.path === path)) {
     throw new Error(
       `pocketsflow-webhooks: a webhook is already registered at ${JSON.stringify(path)} in this context; ` +
         'give each registration its own `path` (two senders need two URLs)',
@@ -211,6 +210,7 @@ const plugin: FastifyPluginAsync<AnyProviderOptions> = async (fastify, options) 
   // app's own JSON parser (default or custom) never touches the webhook, and vice versa.
   fastify.register(async function webhookRoute(scope: FastifyInstance) {
     scope.decorateRequest('pocketsflowEvent', undefined)
+    scope.decorateRequest(CHECKED, undefined)
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: receiver.bodyLimit }, (_request, body, parsed) => parsed(null, body))
 
@@ -220,9 +220,13 @@ const plugin: FastifyPluginAsync<AnyProviderOptions> = async (fastify, options) 
       bodyLimit: receiver.bodyLimit,
       // Runs before Fastify reads the body: what the headers alone condemn is answered unread.
       onRequest(request: FastifyRequest, reply: FastifyReply, next: () => void): void {
-        const early = receiver.precheck({ method: request.method, headers: request.headers })
-        if (early) send(request, reply, early)
-        else next()
+        const checked = receiver.precheck({ method: request.method, headers: request.headers })
+        if (checked.rejected) {
+          send(request, reply, checked.rejected)
+          return
+        }
+        ;(request as CheckedRequest)[CHECKED] = checked
+        next()
       },
       errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
         const mapped = PARSER_ERRORS[error.code]
@@ -233,7 +237,8 @@ const plugin: FastifyPluginAsync<AnyProviderOptions> = async (fastify, options) 
       handler(request: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<FastifyReply> {
         // Fastify calls no parser for a body-less request: the core still decides what that means.
         const body = (request.body as Uint8Array | undefined) ?? EMPTY_BODY
-        const result = receiver.handleNow({ method: request.method, headers: request.headers, body })
+        const checked = (request as CheckedRequest)[CHECKED]
+        const result = receiver.handleNow({ method: request.method, headers: request.headers, body, checked })
         // Most deliveries are answered synchronously, like a hand-written route: no promise for Fastify to wait on.
         return result instanceof Promise ? result.then((settled) => answer(request, reply, settled)) : answer(request, reply, result)
       },

@@ -218,9 +218,8 @@ function declaredCharset(contentType: string | undefined): string | undefined {
  * the size, as the core answers them: for a body a parser kept only as text.
  */
 function precheckKept(receiver: WebhookReceiver, req: IncomingMessage, size: number): ReceiverResult | undefined {
-  // A copy: precheck() leaves its parse on the headers object for a handle() that won't come.
-  const early = receiver.precheck({ method: req.method, headers: { ...req.headers } })
-  if (early) return early
+  const checked = receiver.precheck({ method: req.method, headers: req.headers })
+  if (checked.rejected) return checked.rejected
   return size > receiver.bodyLimit ? receiver.reject('body_too_large') : undefined
 }
 

@@ -1,7 +1,7 @@
 // The two HTTP platforms Nest ships, translated to the core's Node glue. Nothing here decides a
 // status code: the core does.
 import type { ReceiverResult, WebhookEvent, WebhookReceiver } from '@pocketsflow-webhooks/core'
-import { afterResponse, receiveNodeRequest, sendNodeResponse } from '@pocketsflow-webhooks/core/node'
+import { afterResponse, handleNodeRequest, receiveNodeRequest, verifyNodeRequest } from '@pocketsflow-webhooks/core/node'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
 const MOUNT_ADVICE =
@@ -36,25 +36,29 @@ function nodeRequest(req: NestHttpRequest): IncomingMessage {
 }
 
 /**
- * Runs the receiver on a Nest request. The raw bytes come from `req.rawBody` (JSON and
- * urlencoded bodies, with `rawBody: true`); a text body that a parser kept as a string (Fastify's
- * own text/plain parser) is those bytes as UTF-8; a body no parser touched is read from the stream.
- * A body that was parsed without keeping the bytes is the core's configuration error.
+ * Where the raw bytes come from: `req.rawBody` (JSON and urlencoded bodies, with `rawBody: true`);
+ * a text body that a parser kept as a string (Fastify's own text/plain parser) is those bytes as
+ * UTF-8; a body no parser touched is read from the stream. A body that was parsed without keeping
+ * the bytes is the core's configuration error.
  */
-export function receiveNestRequest(receiver: WebhookReceiver, req: NestHttpRequest): Promise<ReceiverResult> {
+function bodyInput(req: NestHttpRequest) {
   const rawBody = req.rawBody ?? (typeof req.body === 'string' ? req.body : undefined)
-  return receiveNodeRequest(receiver, { req: nodeRequest(req), rawBody, consumed: req._body === true, mountAdvice: MOUNT_ADVICE })
+  return { rawBody, consumed: req._body === true, mountAdvice: MOUNT_ADVICE }
 }
 
-/** Sends the core's answer exactly as it is, then runs the handlers once it is on the wire. */
-export function sendNestResponse(req: NestHttpRequest, res: unknown, result: ReceiverResult): void {
+/** The route: answers exactly what the core decided, then runs the handlers once it is sent. */
+export async function handleNestRequest(receiver: WebhookReceiver, req: NestHttpRequest, res: unknown): Promise<void> {
+  if (!isFastifyReply(res)) return handleNodeRequest(receiver, nodeRequest(req), res as ServerResponse, bodyInput(req))
+  // Fastify: sent through the reply, so Fastify's hooks and logging still apply.
+  const result = await receiveNodeRequest(receiver, { req: nodeRequest(req), ...bodyInput(req) })
   const { status, headers, body } = result.response
-  if (isFastifyReply(res)) {
-    afterResponse(res.raw, result)
-    res.code(status).headers({ ...headers }).send(body)
-  } else {
-    sendNodeResponse(nodeRequest(req), res as ServerResponse, result)
-  }
+  afterResponse(res.raw, result)
+  res.code(status).headers({ ...headers }).send(body)
+}
+
+/** The guard: verification alone (signature, timestamp, size, JSON), the core's verdict; nothing claimed, no handlers. */
+export function verifyNestRequest(receiver: WebhookReceiver, req: NestHttpRequest): Promise<ReceiverResult> {
+  return verifyNodeRequest(receiver, { req: nodeRequest(req), ...bodyInput(req) })
 }
 
 const EVENT = Symbol.for('pocketsflow-webhooks.event')

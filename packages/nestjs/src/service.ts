@@ -2,6 +2,8 @@ import { Inject, Injectable, Logger, type LogLevel, type OnApplicationShutdown, 
 import { DiscoveryService } from '@nestjs/core'
 import {
   createWebhookReceiver,
+  createWebhookVerifier,
+  normaliseWebhookPath,
   type EventHandler,
   type Logger as WebhookLogger,
   type OneOrMany,
@@ -10,7 +12,7 @@ import {
   type WebhookReceiver,
 } from '@pocketsflow-webhooks/core'
 import { discoverHandlers, mergeHandlers } from './discovery.js'
-import { receiveNestRequest, sendNestResponse, type NestHttpRequest } from './http.js'
+import { handleNestRequest, verifyNestRequest, type NestHttpRequest } from './http.js'
 import { POCKETSFLOW_WEBHOOK_OPTIONS, type PocketsflowWebhookModuleOptions } from './options.js'
 
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000
@@ -60,8 +62,7 @@ export class PocketsflowWebhookService implements OnModuleInit, OnModuleDestroy,
   readonly #discovery: DiscoveryService
   readonly #logger: WebhookLogger | false
   readonly #shutdownTimeoutMs: number
-  /** The guard's: the same checks, statuses and logs as the route, without dedupe or handlers. */
-  readonly #verifier: WebhookReceiver
+  readonly #path: string
   #receiver: WebhookReceiver | undefined
   #closing: Promise<void> | undefined
 
@@ -77,11 +78,11 @@ export class PocketsflowWebhookService implements OnModuleInit, OnModuleDestroy,
     this.#logger = options.logger ?? nestLogger()
     this.#shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS
     if (!(this.#shutdownTimeoutMs >= 0)) throw new TypeError('pocketsflow-webhooks: "shutdownTimeoutMs" must be >= 0 (or Infinity)')
-    // Built here, while Nest creates the application, so a missing secret or a bad path stops
-    // NestFactory.create() with the core's message instead of failing the first delivery.
-    // The guard's verifier records nothing: no dedupe store, and not the inbox, which belongs to the
-    // module's own route (a guarded controller handles its event itself).
-    this.#verifier = createWebhookReceiver({ ...this.#receiverOptions(), on: undefined, onEvent: undefined, dedupe: false, inbox: undefined })
+    // Checked here, while Nest creates the application, so a missing secret or a bad path stops
+    // NestFactory.create() with the core's message instead of failing the first delivery. The
+    // receiver itself needs the discovered handlers: it is made once every provider exists.
+    createWebhookVerifier(this.#receiverOptions())
+    this.#path = normaliseWebhookPath(options.path)
   }
 
   #receiverOptions() {
@@ -91,7 +92,7 @@ export class PocketsflowWebhookService implements OnModuleInit, OnModuleDestroy,
 
   /** The route's path, normalised by the core (relative to a global prefix, if the app has one). */
   get path(): string {
-    return this.#verifier.path
+    return this.#path
   }
 
   /** The core receiver behind the route (available once the application has initialised). */
@@ -104,7 +105,7 @@ export class PocketsflowWebhookService implements OnModuleInit, OnModuleDestroy,
 
   onModuleInit(): void {
     if (this.#receiver !== undefined) return
-    const provider = this.#verifier.provider
+    const provider = this.#options.provider ?? 'pocketsflow'
     const found = discoverHandlers(this.#discovery, provider)
     const { on, onEvent } = mergeHandlers(
       provider,
@@ -116,23 +117,22 @@ export class PocketsflowWebhookService implements OnModuleInit, OnModuleDestroy,
   }
 
   /** The route: answers exactly what the core decided, then runs the handlers once it is sent. */
-  async receive(req: NestHttpRequest, res: unknown): Promise<void> {
-    const result = await receiveNestRequest(this.receiver, req)
-    sendNestResponse(req, res, result)
+  receive(req: NestHttpRequest, res: unknown): Promise<void> {
+    return handleNestRequest(this.receiver, req, res)
   }
 
-  /** The guard: verifies a request (signature, timestamp, body) and returns the core's verdict. */
-  async verify(req: NestHttpRequest): Promise<ReceiverResult> {
-    const result = await receiveNestRequest(this.#verifier, req)
-    // No handlers and no dedupe store: this only settles the verifier's in-flight count for close().
-    void result.after?.()
-    return result
+  /**
+   * The guard: the route's checks, answers and logs (signature, timestamp, body), without dedupe or
+   * handlers: the guarded controller handles its event itself.
+   */
+  verify(req: NestHttpRequest): Promise<ReceiverResult> {
+    return verifyNestRequest(this.receiver, req)
   }
 
   /** Stops accepting deliveries (503) and waits for running handlers, up to `shutdownTimeoutMs`. */
   close(): Promise<void> {
     const timeoutMs = this.#shutdownTimeoutMs
-    this.#closing ??= Promise.all([this.#receiver?.close({ timeoutMs }), this.#verifier.close({ timeoutMs })]).then(() => {})
+    this.#closing ??= Promise.resolve(this.#receiver?.close({ timeoutMs }))
     return this.#closing
   }
 

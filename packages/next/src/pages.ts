@@ -1,7 +1,7 @@
 // Pages Router API routes, on the Node.js runtime: this module is reached from the Node entry only
 // (it reads the body from Node's IncomingMessage).
 import { createWebhookReceiver, resolveLogger, type Provider, type WebhookReceiver, type WebhookReceiverOptions } from '@pocketsflow-webhooks/core'
-import { receiveNodeRequest, sendNodeResponse } from '@pocketsflow-webhooks/core/node'
+import { handleNodeRequest } from '@pocketsflow-webhooks/core/node'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { prepareReceiver } from './build-phase.js'
 import { createScheduler, type ScheduleOptions } from './schedule.js'
@@ -35,17 +35,8 @@ export function pocketsflowPagesWebhook<P extends Provider = 'pocketsflow'>(opti
   const logger = resolveLogger(options?.logger)
   const schedule = createScheduler(options, logger, undefined, ['waitUntil', 'inline'])
   const receiver = prepareReceiver((o) => createWebhookReceiver(o), options, logger)
-  const handler = async (req: IncomingMessage & { body?: unknown }, res: ServerResponse): Promise<void> => {
-    const result = await receiveNodeRequest(receiver(), { req, consumed: req.body !== undefined, mountAdvice: MOUNT_ADVICE })
-    if (!result.after) return sendNodeResponse(req, res, result)
-    const responded = new Promise<void>((resolve) => {
-      if (res.writableFinished || res.destroyed) resolve()
-      else res.once('close', () => resolve())
-    })
-    const inline = schedule(result.after, responded)
-    if (inline) await inline
-    sendNodeResponse(req, res, { response: result.response, event: result.event })
-  }
+  const handler = (req: IncomingMessage & { body?: unknown }, res: ServerResponse): Promise<void> =>
+    handleNodeRequest(receiver(), req, res, { consumed: req.body !== undefined, mountAdvice: MOUNT_ADVICE, schedule })
   const mode = schedule.mode as 'waitUntil' | 'inline'
   return Object.defineProperties(Object.assign(handler, { schedule: mode, close: (o?: { timeoutMs?: number }) => receiver().close(o) }), {
     receiver: { get: receiver, enumerable: true },

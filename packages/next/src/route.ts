@@ -66,13 +66,13 @@ async function readBody(request: Request, limit: number): Promise<Uint8Array | t
 
 async function receive(receiver: WebhookReceiver, request: Request): Promise<ReceiverResult> {
   const { method, headers } = request
-  const early = receiver.precheck({ method, headers })
-  if (early) return early
+  const checked = receiver.precheck({ method, headers })
+  if (checked.rejected) return checked.rejected
   if (request.bodyUsed) return receiver.reject('configuration_error', BODY_USED)
   const body = await readBody(request, receiver.bodyLimit)
   if (body === TOO_LARGE) return receiver.reject('body_too_large')
   if (body === UNREADABLE) return receiver.reject('body_unreadable')
-  return receiver.handleNow({ method, headers, body })
+  return receiver.handleNow({ method, headers, body, checked })
 }
 
 const MISCONFIGURED = { status: 500, headers: { 'content-type': 'application/json; charset=utf-8' } }
