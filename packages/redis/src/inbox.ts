@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import {
   describeThrown,
   parseEvent,
@@ -17,7 +16,9 @@ import {
 import { Queue, UnrecoverableError, WaitingError, Worker, type Job, type JobsOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { closeClient, createClient, describeServer, usable, type RedisConnectionOptions } from './connection.js'
+import { decodeDeadLetter, decodeDeadLetterMarker, DeadLetterStore, encodeDeadLetterMarker, type StoredDeadLetter } from './dead-letters.js'
 import { DEFAULT_RETENTION_MS, positive } from './dedupe.js'
+import { decodeJobIdType, encodeJobId, type JobData } from './job.js'
 
 export const DEFAULT_QUEUE_NAME = 'pocketsflow-webhooks'
 export const DEFAULT_CONCURRENCY = 10
@@ -51,36 +52,6 @@ export interface BullmqInboxOptions {
   logger?: Logger | false
 }
 
-/** What is stored per event in the BullMQ job. */
-interface JobData {
-  /** The event, in core's text form. */
-  event: string
-  /** Handlers that already succeeded: a retry skips them. */
-  completed?: string[]
-  /** Starts given back by a closing worker: they do not count as attempts. */
-  released?: number
-}
-
-/** A dead letter as stored: the event's text form plus what the listing shows. */
-interface StoredDeadLetter {
-  event: string
-  type: string
-  attempts: number
-  lastError: string | undefined
-  failedAt: number
-  /** Handlers that had succeeded: a replay, or a re-send, does not run them again. */
-  completed?: string[]
-  /** Handlers that failed their last attempt. */
-  failed?: string[]
-  /**
-   * onError has yet to hear of it: set when it is written, cleared once reported. A process that
-   * died in between leaves it set, and another worker reports it, with the stored error.
-   */
-  reportPending?: boolean
-  /** The job that wrote it: if that job comes back (its process died before failing it), it is done. */
-  jobId?: string
-}
-
 /** BullMQ gives up after this many failures; our own attempt count decides long before. */
 const BULLMQ_ATTEMPTS = 1_000_000
 const BACKOFF_TYPE = 'pocketsflow-webhooks'
@@ -90,50 +61,19 @@ const MAX_STALLED_COUNT = 1_000_000
 const CLOSE_GRACE_MS = 2000
 /** When writing a dead letter failed: how soon the job comes back to try again. */
 const DEAD_LETTER_RETRY_MS = 1000
-/** Marks a failure whose dead letter still has to be written (see #deadLetterOrRetry). */
-const PENDING_DEAD_LETTER = '[dead letter pending] '
-/** The same, for a dead letter whose failure has not reached onError yet (a cut-short last attempt). */
-const PENDING_UNREPORTED_DEAD_LETTER = '[dead letter pending, unreported] '
 const ERROR_LOG_INTERVAL_MS = 30_000
 /** How often a worker looks for dead letters stored but never reported (their process died in between). */
 const UNREPORTED_SCAN_INTERVAL_MS = 60_000
 
-// Written in one step so a dead letter never exists while its id still counts as seen (a re-send
-// would be answered "duplicate" and lost), nor the other way round. The seen claim is BullMQ's
-// deduplication key; it is dropped only while it still belongs to this job, so a re-send that
-// was recorded meanwhile keeps its own.
-const WRITE_DEAD_LETTER = `
-if redis.call('GET', KEYS[4]) ~= ARGV[5] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-if redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
-return 1`
-
 // Writes a job's data only while this worker still holds its lock. A worker cut off from Redis for
 // longer than the lock finds, when it is back, that another may run the event now: it must neither
 // overwrite what that one records nor go on to the next handler as if it still held it. Every
-// write of a worker after it picked a job goes through this (or checks the lock as it does).
+// write of a worker after it picked a job goes through this (or checks the lock as it does: the
+// dead letter's write, in dead-letters.ts).
 const UPDATE_DATA_IF_LOCKED = `
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'data', ARGV[2])
 return 1`
-
-// Replaces a dead letter only if it is still the one that was read (compare-and-set).
-const REPLACE_DEAD_LETTER_IF_SAME = `
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-  return 1
-end
-return 0`
-
-// Drops exactly the dead letter that was replayed: one written since (a re-send failed again) stays.
-const REMOVE_DEAD_LETTER_IF_SAME = `
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  return 1
-end
-return 0`
 
 interface RunningAttempt {
   readonly controller: AbortController
@@ -162,8 +102,7 @@ class BullmqInbox implements WebhookInbox {
   /** The producer connection: records, dead letters, replays. Fails fast while Redis is away. */
   readonly #client: Redis
   readonly #queue: Queue<JobData>
-  readonly #deadLettersKey: string
-  readonly #deadLetterIndexKey: string
+  readonly #deadLetters: DeadLetterStore
   readonly #owned: Redis[] = []
   readonly #running = new Map<string, RunningAttempt>()
   readonly #idleWaiters: (() => void)[] = []
@@ -197,15 +136,18 @@ class BullmqInbox implements WebhookInbox {
     this.#client = this.#own(createClient(connection, 'command', `${this.#queueName}:producer`))
     this.#queue = new Queue<JobData>(this.#queueName, { connection: this.#client, ...(this.#prefix === undefined ? {} : { prefix: this.#prefix }) })
     this.#queue.on('error', (error) => this.#logError('queue', error))
-    // Beside the queue's own keys (same prefix, same cluster hash tag if the prefix has one).
-    this.#deadLettersKey = this.#queue.toKey('dead-letters')
-    this.#deadLetterIndexKey = this.#queue.toKey('dead-letters:by-time')
+    this.#deadLetters = new DeadLetterStore(
+      this.#client,
+      this.#queue,
+      (jobId, eventId) => this.#jobOptions(jobId, eventId),
+      () => this.#logger,
+    )
   }
 
   async record(event: WebhookEvent): Promise<ClaimResult> {
     if (this.#closing) throw new Error('bullmqInbox: closed')
     await usable(this.#client)
-    const jobId = newJobId(event.id, event.type)
+    const jobId = encodeJobId(event.id, event.type)
     // One BullMQ script does both the "seen" check and the insert (its deduplication key, kept for
     // the retention even after the job is gone): the event is either stored and claimed, or
     // neither. A two-step claim-then-add could leave a claim without a job after a dropped
@@ -214,10 +156,24 @@ class BullmqInbox implements WebhookInbox {
     const job = await this.#queue.add(event.type, { event: serializeEvent(event) }, this.#jobOptions(jobId, event.id))
     // A duplicate comes back as the job id that holds the event id, which names its first type.
     if (job.id === jobId) return true
-    const firstType = typeOfJobId(job.id)
+    const firstType = decodeJobIdType(job.id)
     if (firstType === undefined) return false
     // A type that had to be made storable reads back as such: the same type, all the same.
     return { firstType: firstType === storableText(event.type) ? event.type : firstType }
+  }
+
+  /** How every job of this inbox is added: by record(), and by a replay. */
+  #jobOptions(jobId: string, eventId: string): JobsOptions {
+    return {
+      jobId,
+      deduplication: { id: eventId, ttl: this.#retentionMs },
+      attempts: BULLMQ_ATTEMPTS,
+      backoff: { type: BACKOFF_TYPE },
+      // Nothing to keep: the id is remembered by the deduplication key, and failures by the dead
+      // letters. A failed job kept in BullMQ would only hold the payload a second time.
+      removeOnComplete: true,
+      removeOnFail: true,
+    }
   }
 
   /** This inbox's queue and server: `bullmq redis://host:port/db <prefix>:<queueName>`. */
@@ -270,78 +226,6 @@ class BullmqInbox implements WebhookInbox {
     this.#worker = worker
   }
 
-  close(options?: { timeoutMs?: number }): Promise<void> {
-    this.#closing ??= this.#close(options?.timeoutMs ?? Infinity)
-    return this.#closing
-  }
-
-  async deadLetters(options?: { limit?: number }): Promise<DeadLetter[]> {
-    const limit = options?.limit ?? 50
-    if (!Number.isInteger(limit) || limit < 1) throw new TypeError(`bullmqInbox.deadLetters: "limit" must be a whole number >= 1, got ${String(limit)}`)
-    await usable(this.#client)
-    const ids = await this.#client.zrevrange(this.#deadLetterIndexKey, 0, limit - 1)
-    if (ids.length === 0) return []
-    const stored = await this.#client.hmget(this.#deadLettersKey, ...ids)
-    const letters: DeadLetter[] = []
-    ids.forEach((id, i) => {
-      const raw = stored[i]
-      // Replayed between the two reads.
-      if (raw === null || raw === undefined) return
-      try {
-        const letter = JSON.parse(raw) as StoredDeadLetter
-        letters.push({
-          id,
-          type: letter.type,
-          attempts: letter.attempts,
-          lastError: letter.lastError,
-          failedAt: new Date(letter.failedAt),
-          event: parseEvent(letter.event),
-          completedHandlers: letter.completed ?? [],
-          failedHandlers: letter.failed ?? [],
-        })
-      } catch (error) {
-        this.#logger.warn({ err: error, eventId: id }, 'unreadable dead letter skipped')
-      }
-    })
-    return letters
-  }
-
-  async replay(id: string): Promise<boolean> {
-    if (typeof id !== 'string' || id === '') throw new TypeError('bullmqInbox.replay: "id" must be a non-empty string')
-    await usable(this.#client)
-    const raw = await this.#client.hget(this.#deadLettersKey, id)
-    if (raw === null) return false
-    const letter = JSON.parse(raw) as StoredDeadLetter
-    const jobId = newJobId(id, letter.type)
-    // A new job, attempts from 1, the handlers that succeeded before skipped, and the seen claim
-    // back in place. If a re-send of the event was recorded since (and is queued or done within
-    // the retention), the deduplication refuses this one: the event is not run twice, and the dead
-    // letter is settled all the same.
-    const data: JobData = { event: letter.event, ...(letter.completed ? { completed: letter.completed } : {}) }
-    const job = await this.#queue.add(letter.type, data, this.#jobOptions(jobId, id))
-    if (job.id !== jobId) {
-      // The re-send's job takes the completed handlers from this letter, and removes it once it
-      // succeeds: removed now, the re-send would run them again.
-      this.#logger.info({ eventId: id }, 'dead letter not queued again: a re-send of the event was recorded since, and settles it')
-      return true
-    }
-    await this.#client.eval(REMOVE_DEAD_LETTER_IF_SAME, 2, this.#deadLettersKey, this.#deadLetterIndexKey, id, raw)
-    return true
-  }
-
-  #jobOptions(jobId: string, eventId: string): JobsOptions {
-    return {
-      jobId,
-      deduplication: { id: eventId, ttl: this.#retentionMs },
-      attempts: BULLMQ_ATTEMPTS,
-      backoff: { type: BACKOFF_TYPE },
-      // Nothing to keep: the id is remembered by the deduplication key, and failures by the dead
-      // letters. A failed job kept in BullMQ would only hold the payload a second time.
-      removeOnComplete: true,
-      removeOnFail: true,
-    }
-  }
-
   /** One attempt at one event. What it throws tells BullMQ what to do with the job. */
   async #process(job: Job<JobData>, token: string | undefined, bullSignal: AbortSignal | undefined): Promise<void> {
     const processor = this.#processor as InboxProcessor
@@ -359,24 +243,7 @@ class BullmqInbox implements WebhookInbox {
 
     // attemptsStarted counts every pick-up, those cut short by a crash or a lost lock included.
     const attempt = job.attemptsStarted - (job.data.released ?? 0)
-    if (attempt > processor.maxAttempts) {
-      // This job already wrote its dead letter, and its process died before it could fail the job:
-      // the letter and its error stand (reported now if it was not); only the job is left to end.
-      await this.#endIfLetterWritten(job, event)
-      // The last attempt started but never reported (the process died): nothing is left to try.
-      const reason = job.failedReason ?? ''
-      const reported = reason.startsWith(PENDING_DEAD_LETTER)
-      const pending = reported
-        ? reason.slice(PENDING_DEAD_LETTER.length)
-        : reason.startsWith(PENDING_UNREPORTED_DEAD_LETTER)
-          ? reason.slice(PENDING_UNREPORTED_DEAD_LETTER.length)
-          : undefined
-      const lastError = pending ?? `attempt ${processor.maxAttempts} of ${processor.maxAttempts} was cut short (the process stopped or lost its lock) before it finished`
-      // No attempt reported this one, so onError hears of it from here, once the dead letter is
-      // written (a failure of a final attempt already reached onError from that attempt).
-      const report = reported ? undefined : () => processor.deadLettered(event, processor.maxAttempts, new Error(lastError))
-      await this.#deadLetterOrRetry(job, token, event, processor.maxAttempts, lastError, { completed: job.data.completed ?? [], failed: [], report })
-    }
+    if (attempt > processor.maxAttempts) await this.#endPastLastAttempt(job, token, event, processor)
 
     const running: RunningAttempt = { controller: new AbortController() }
     this.#running.set(jobId, running)
@@ -399,14 +266,108 @@ class BullmqInbox implements WebhookInbox {
 
     if (outcome.ok) {
       // A re-send or a replay of a dead-lettered event succeeded: its dead letter is settled.
-      await this.#client
-        .multi()
-        .hdel(this.#deadLettersKey, event.id)
-        .zrem(this.#deadLetterIndexKey, event.id)
-        .exec()
+      await this.#deadLetters
+        .remove(event.id)
         .catch((error: unknown) => this.#logger.warn({ err: error, eventId: event.id }, 'could not remove a settled dead letter'))
       return
     }
+    await this.#failed(job, token, event, attempt, running, outcome)
+  }
+
+  /**
+   * A job that has no completed handlers yet takes those of the event's dead letter, if it has one,
+   * and the letter's event: a re-send under another (unsigned) type header still runs as the type
+   * the event was first recorded under, the one its completed handlers are named after.
+   */
+  async #carryOverCompleted(job: Job<JobData>, token: string | undefined, event: WebhookEvent): Promise<WebhookEvent> {
+    const raw = await this.#deadLetters.read(event.id)
+    let data: JobData = { ...job.data, completed: [] }
+    let carried = event
+    if (raw !== null) {
+      try {
+        const letter = decodeDeadLetter(raw)
+        carried = parseEvent(letter.event)
+        data = { ...job.data, event: letter.event, completed: letter.completed ?? [] }
+        if (carried.type !== event.type) {
+          this.#logger.warn({ eventId: event.id, type: event.type, firstType: carried.type }, 'a re-send of a dead letter under another event type: run as the type it was first recorded under')
+        }
+      } catch (error) {
+        this.#logger.warn({ err: error, eventId: event.id }, 'unreadable dead letter: its handlers run again')
+        carried = event
+        data = { ...job.data, completed: [] }
+      }
+    }
+    if (!(await this.#updateDataIfLocked(job, token, data))) throw new WaitingError() // another worker holds it
+    return carried
+  }
+
+  /**
+   * A pick-up past the last attempt: nothing is left to try. Either this job already wrote its
+   * dead letter and its process died before it could fail the job, or its last attempt was cut
+   * short, or writing its dead letter failed (the job's failedReason then carries a marker).
+   */
+  async #endPastLastAttempt(job: Job<JobData>, token: string | undefined, event: WebhookEvent, processor: InboxProcessor): Promise<never> {
+    // This job already wrote its dead letter, and its process died before it could fail the job:
+    // the letter and its error stand (reported now if it was not); only the job is left to end.
+    await this.#endIfLetterWritten(job, event)
+    // The last attempt started but never reported (the process died): nothing is left to try.
+    const pending = decodeDeadLetterMarker(job.failedReason)
+    const lastError = pending?.lastError ?? `attempt ${processor.maxAttempts} of ${processor.maxAttempts} was cut short (the process stopped or lost its lock) before it finished`
+    // No attempt reported this one, so onError hears of it from here, once the dead letter is
+    // written (a failure of a final attempt already reached onError from that attempt).
+    const report = pending?.reported ? undefined : () => processor.deadLettered(event, processor.maxAttempts, new Error(lastError))
+    return this.#deadLetterOrRetry(job, token, event, processor.maxAttempts, lastError, { completed: job.data.completed ?? [], failed: [], report })
+  }
+
+  /** Ends a job whose dead letter it already wrote (see #process); reports the letter if that is still due. */
+  async #endIfLetterWritten(job: Job<JobData>, event: WebhookEvent): Promise<void> {
+    const raw = await this.#deadLetters.read(event.id)
+    if (raw === null) return
+    let letter: StoredDeadLetter
+    try {
+      letter = decodeDeadLetter(raw)
+    } catch {
+      return
+    }
+    if (letter.jobId !== job.id) return
+    if (letter.reportPending) await this.#reportStored(event, raw, letter)
+    throw new UnrecoverableError(letter.lastError ?? 'dead letter written before the process stopped')
+  }
+
+  /** Records that one handler succeeded, fenced by the job's lock; a lost lock stops the attempt. */
+  async #markCompleted(job: Job<JobData>, token: string | undefined, running: RunningAttempt, handler: string): Promise<void> {
+    const held = await this.#updateDataIfLocked(job, token, { ...job.data, completed: [...(job.data.completed ?? []), handler] })
+    if (!held) {
+      if (!running.stoppedBy) {
+        running.stoppedBy = 'lost-lock'
+        running.controller.abort(new Error('the worker lost its lock on the event: another worker will run it'))
+      }
+      throw new Error('bullmqInbox: the lock on the event was lost; the handler will be recorded by the attempt that holds it')
+    }
+  }
+
+  /**
+   * Writes a job's data if this worker still holds its lock (false: it does not). On the worker's
+   * connection, which waits for Redis to come back (the producer's fails at once): the lock is
+   * checked when the write can be made, not skipped because it could not.
+   */
+  async #updateDataIfLocked(job: Job<JobData>, token: string | undefined, data: JobData): Promise<boolean> {
+    const jobKey = this.#queue.toKey(job.id as string)
+    const held = await (this.#workerClient as Redis).eval(UPDATE_DATA_IF_LOCKED, 2, jobKey, `${jobKey}:lock`, token ?? '', JSON.stringify(data))
+    if (held !== 1) return false
+    job.data = data
+    return true
+  }
+
+  /** An attempt that did not succeed: given back, left to the worker that holds it, retried, or dead-lettered. */
+  async #failed(
+    job: Job<JobData>,
+    token: string | undefined,
+    event: WebhookEvent,
+    attempt: number,
+    running: RunningAttempt,
+    outcome: Extract<InboxOutcome, { ok: false }>,
+  ): Promise<never> {
     // Only an attempt the abort actually interrupted is given back: a final attempt whose handler
     // had already failed (onError was called) is a dead letter, even if close() then cut the next
     // handler short.
@@ -442,58 +403,6 @@ class BullmqInbox implements WebhookInbox {
     throw Object.assign(new Error(message), { retryInMs: outcome.retryInMs })
   }
 
-  /** Records that one handler succeeded, fenced by the job's lock; a lost lock stops the attempt. */
-  async #markCompleted(job: Job<JobData>, token: string | undefined, running: RunningAttempt, handler: string): Promise<void> {
-    const held = await this.#updateDataIfLocked(job, token, { ...job.data, completed: [...(job.data.completed ?? []), handler] })
-    if (!held) {
-      if (!running.stoppedBy) {
-        running.stoppedBy = 'lost-lock'
-        running.controller.abort(new Error('the worker lost its lock on the event: another worker will run it'))
-      }
-      throw new Error('bullmqInbox: the lock on the event was lost; the handler will be recorded by the attempt that holds it')
-    }
-  }
-
-  /**
-   * Writes a job's data if this worker still holds its lock (false: it does not). On the worker's
-   * connection, which waits for Redis to come back (the producer's fails at once): the lock is
-   * checked when the write can be made, not skipped because it could not.
-   */
-  async #updateDataIfLocked(job: Job<JobData>, token: string | undefined, data: JobData): Promise<boolean> {
-    const jobKey = this.#queue.toKey(job.id as string)
-    const held = await (this.#workerClient as Redis).eval(UPDATE_DATA_IF_LOCKED, 2, jobKey, `${jobKey}:lock`, token ?? '', JSON.stringify(data))
-    if (held !== 1) return false
-    job.data = data
-    return true
-  }
-
-  /**
-   * A job that has no completed handlers yet takes those of the event's dead letter, if it has one,
-   * and the letter's event: a re-send under another (unsigned) type header still runs as the type
-   * the event was first recorded under, the one its completed handlers are named after.
-   */
-  async #carryOverCompleted(job: Job<JobData>, token: string | undefined, event: WebhookEvent): Promise<WebhookEvent> {
-    const raw = await this.#client.hget(this.#deadLettersKey, event.id)
-    let data: JobData = { ...job.data, completed: [] }
-    let carried = event
-    if (raw !== null) {
-      try {
-        const letter = JSON.parse(raw) as StoredDeadLetter
-        carried = parseEvent(letter.event)
-        data = { ...job.data, event: letter.event, completed: letter.completed ?? [] }
-        if (carried.type !== event.type) {
-          this.#logger.warn({ eventId: event.id, type: event.type, firstType: carried.type }, 'a re-send of a dead letter under another event type: run as the type it was first recorded under')
-        }
-      } catch (error) {
-        this.#logger.warn({ err: error, eventId: event.id }, 'unreadable dead letter: its handlers run again')
-        carried = event
-        data = { ...job.data, completed: [] }
-      }
-    }
-    if (!(await this.#updateDataIfLocked(job, token, data))) throw new WaitingError() // another worker holds it
-    return carried
-  }
-
   /**
    * Writes the dead letter and fails the job for good; if Redis refused, the job comes back to try
    * again. `report` (onError) runs once the letter is written, never before: a crash in between
@@ -519,62 +428,46 @@ class BullmqInbox implements WebhookInbox {
       reportPending: report !== undefined,
       jobId: job.id as string,
     }
-    const text = JSON.stringify(letter)
     const dedupeKey = `${this.#queue.keys['de']}:${job.deduplicationId ?? event.id}`
     const jobKey = this.#queue.toKey(job.id as string)
-    let stored: unknown
+    let stored: string | undefined
     try {
-      stored = await this.#client.eval(WRITE_DEAD_LETTER, 4, this.#deadLettersKey, this.#deadLetterIndexKey, dedupeKey, `${jobKey}:lock`, event.id, text, letter.failedAt, job.id as string, token ?? '')
+      stored = await this.#deadLetters.write(event.id, letter, { jobId: job.id as string, dedupeKey, lockKey: `${jobKey}:lock`, token: token ?? '' })
     } catch (error) {
       this.#logger.error({ err: error, eventId: event.id }, 'could not write the dead letter; the event stays queued and this is tried again')
       // The job's next pick-up is past the last attempt: it only writes the dead letter, and the
-      // marker carries the real last error there.
+      // marker carries the real last error there (see #endPastLastAttempt).
       // An unreported failure (report is set) stays unreported until the write succeeds.
-      const marker = report === undefined ? PENDING_DEAD_LETTER : PENDING_UNREPORTED_DEAD_LETTER
-      throw Object.assign(new Error(marker + lastError), { retryInMs: DEAD_LETTER_RETRY_MS })
+      const marker = encodeDeadLetterMarker({ lastError, reported: report === undefined })
+      throw Object.assign(new Error(marker), { retryInMs: DEAD_LETTER_RETRY_MS })
     }
-    if (stored !== 1) {
+    if (stored === undefined) {
       // This worker lost its lock on the event: the one that holds it now decides, and reports.
       this.#logger.warn({ eventId: event.id, attempt: attempts }, 'lost the lock on the event before its dead letter was written; the attempt that holds it decides')
       throw new WaitingError()
     }
     this.#logger.error({ eventId: event.id, type: event.type, attempts, lastError }, 'webhook event moved to the dead letters')
-    if (report) await this.#reported(event.id, text, letter, report)
+    if (report) await this.#reported(event.id, stored, letter, report)
     throw new UnrecoverableError(lastError)
-  }
-
-  /** Ends a job whose dead letter it already wrote (see #process); reports the letter if that is still due. */
-  async #endIfLetterWritten(job: Job<JobData>, event: WebhookEvent): Promise<void> {
-    const raw = await this.#client.hget(this.#deadLettersKey, event.id)
-    if (raw === null) return
-    let letter: StoredDeadLetter
-    try {
-      letter = JSON.parse(raw) as StoredDeadLetter
-    } catch {
-      return
-    }
-    if (letter.jobId !== job.id) return
-    if (letter.reportPending) await this.#reportStored(event, raw, letter)
-    throw new UnrecoverableError(letter.lastError ?? 'dead letter written before the process stopped')
-  }
-
-  /**
-   * Reports a letter stored by a process that died before reporting it, with what was stored. The
-   * flag is cleared first (compare-and-set): of several workers finding it, one reports it.
-   */
-  async #reportStored(event: WebhookEvent, raw: string, letter: StoredDeadLetter): Promise<void> {
-    const cleared = await this.#client.eval(REPLACE_DEAD_LETTER_IF_SAME, 1, this.#deadLettersKey, event.id, raw, JSON.stringify({ ...letter, reportPending: false }))
-    if (cleared === 1) this.#processor?.deadLettered(event, letter.attempts, new Error(letter.lastError ?? 'unknown error'), letter.failed)
   }
 
   /** Reports a stored dead letter, then clears its reportPending (only if the letter is still that one). */
   async #reported(id: string, stored: string, letter: StoredDeadLetter, report: () => void): Promise<void> {
     report()
     try {
-      await this.#client.eval(REPLACE_DEAD_LETTER_IF_SAME, 1, this.#deadLettersKey, id, stored, JSON.stringify({ ...letter, reportPending: false }))
+      await this.#deadLetters.markReported(id, stored, letter)
     } catch (error) {
       this.#logger.warn({ err: error, eventId: id }, 'could not record that a dead letter was reported; it may be reported again')
     }
+  }
+
+  /**
+   * Reports a letter stored by a process that died before reporting it, with what was stored. The
+   * flag is cleared first (compare-and-set): of several workers finding it, one reports it.
+   */
+  async #reportStored(event: WebhookEvent, stored: string, letter: StoredDeadLetter): Promise<void> {
+    const cleared = await this.#deadLetters.markReported(event.id, stored, letter)
+    if (cleared) this.#processor?.deadLettered(event, letter.attempts, new Error(letter.lastError ?? 'unknown error'), letter.failed)
   }
 
   /**
@@ -587,22 +480,30 @@ class BullmqInbox implements WebhookInbox {
     if (!processor || this.#closing) return
     try {
       await usable(this.#client)
-      const all = await this.#client.hgetall(this.#deadLettersKey)
-      for (const [id, raw] of Object.entries(all)) {
-        let letter: StoredDeadLetter
-        let event: WebhookEvent
-        try {
-          letter = JSON.parse(raw) as StoredDeadLetter
-          if (!letter.reportPending || Date.now() - letter.failedAt < this.#lockDurationMs) continue
-          event = parseEvent(letter.event)
-        } catch {
-          continue // unreadable: listed (and skipped) by deadLetters()
-        }
-        await this.#reportStored(event, raw, letter)
+      for await (const { event, stored, letter } of this.#deadLetters.unreportedOlderThan(this.#lockDurationMs)) {
+        await this.#reportStored(event, stored, letter)
       }
     } catch (error) {
       this.#logError('dead letters', error)
     }
+  }
+
+  async deadLetters(options?: { limit?: number }): Promise<DeadLetter[]> {
+    const limit = options?.limit ?? 50
+    if (!Number.isInteger(limit) || limit < 1) throw new TypeError(`bullmqInbox.deadLetters: "limit" must be a whole number >= 1, got ${String(limit)}`)
+    await usable(this.#client)
+    return this.#deadLetters.list(limit)
+  }
+
+  async replay(id: string): Promise<boolean> {
+    if (typeof id !== 'string' || id === '') throw new TypeError('bullmqInbox.replay: "id" must be a non-empty string')
+    await usable(this.#client)
+    return this.#deadLetters.replay(id)
+  }
+
+  close(options?: { timeoutMs?: number }): Promise<void> {
+    this.#closing ??= this.#close(options?.timeoutMs ?? Infinity)
+    return this.#closing
   }
 
   async #close(timeoutMs: number): Promise<void> {
@@ -664,33 +565,12 @@ class BullmqInbox implements WebhookInbox {
   }
 }
 
-/**
- * A job id unique to this recording. Event ids are not used as is: BullMQ refuses ":" in custom
- * ids (and integers), and a dead-lettered event recorded again must get a new job even while the
- * old one is still being removed; duplicates are caught by the deduplication key instead, which
- * holds this id for the retention: it carries the event type, so that a duplicate can be told
- * what type the event was first recorded under. `|` never appears in an encoded component.
- */
-function newJobId(eventId: string, type: string): string {
-  return `${encodeURIComponent(eventId)}|${encodeURIComponent(storableText(type))}|${randomUUID()}`
-}
-
 /** Both lists' names, each once. */
 function union(a: readonly string[] | undefined, b: readonly string[]): string[] {
   return [...new Set([...(a ?? []), ...b])]
 }
 
-/** The type a job id names (ids written before types were kept name none). */
-function typeOfJobId(jobId: string | undefined): string | undefined {
-  const parts = jobId?.split('|')
-  if (parts?.length !== 3) return undefined
-  try {
-    return decodeURIComponent(parts[1] as string)
-  } catch {
-    return undefined
-  }
-}
-
+/** The delay a processor's error asks BullMQ to wait before the job's next attempt (see backoffStrategy). */
 function retryDelayOf(error: Error | undefined): number {
   const delay = (error as { retryInMs?: unknown } | undefined)?.retryInMs
   return typeof delay === 'number' && Number.isFinite(delay) && delay >= 0 ? delay : DEAD_LETTER_RETRY_MS
@@ -710,4 +590,3 @@ function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> 
     }),
   ]).finally(() => clearTimeout(timer))
 }
-
