@@ -213,7 +213,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     return isThenable(verified) ? verified.then((result) => identify(result, hint, next)) : identify(verified, hint, next)
   }
 
-  /** Steps 1–2 alone, for a guard in front of an app's own route: nothing claimed, no handlers. */
+  /** Verification alone (step 2), for a guard in front of an app's own route: nothing claimed, no handlers. */
   function verifyOnly(request: WebhookRequest): Promise<ReceiverResult> {
     try {
       return Promise.resolve(receive(request, answeredUnclaimed)).catch(unexpected)

@@ -41,42 +41,49 @@ export class Worker {
 
   /** Claims and launches work until the slots are full or nothing is due. One at a time. */
   pump(): Promise<void> {
-    const { names, state } = this.#ctx
-    const { concurrency } = this.#settings
-    const inflight = this.#inflight
+    const { state } = this.#ctx
     if (state.closing || !state.processor) return Promise.resolve()
     if (this.#pumping) {
       this.#pumpAgain = true
       return this.#pumping
     }
-    this.#pumping = (async () => {
-      try {
-        do {
-          this.#pumpAgain = false
-          while (!state.closing && inflight.size < concurrency) {
-            const want = concurrency - inflight.size
-            const rows = await this.#claim(want)
-            for (const row of rows) this.#launch(row)
-            if (rows.length < want) break
-          }
-        } while (this.#pumpAgain && !state.closing)
-        if (this.#failures > 0) state.logger.info({ table: names.qualified }, 'postgres inbox: PostgreSQL reachable again, workers resumed')
-        this.#failures = 0
-        if (Date.now() - this.#lastCleanup >= this.#settings.cleanupEveryMs) {
-          this.#lastCleanup = Date.now()
-          await cleanup(this.#ctx, this.#settings.retentionMs)
+    // The marker is cleared once the run has settled, never before it is set: a run that finds
+    // every slot busy completes without awaiting anything.
+    const run = this.#pumpOnce().finally(() => {
+      this.#pumping = undefined
+      this.#schedule()
+    })
+    this.#pumping = run
+    return run
+  }
+
+  /** One run of pump(): claims and launches until the slots are full or nothing is due, then the cleanup when due. */
+  async #pumpOnce(): Promise<void> {
+    const { names, state } = this.#ctx
+    const { concurrency } = this.#settings
+    const inflight = this.#inflight
+    try {
+      do {
+        this.#pumpAgain = false
+        while (!state.closing && inflight.size < concurrency) {
+          const want = concurrency - inflight.size
+          const rows = await this.#claim(want)
+          for (const row of rows) this.#launch(row)
+          if (rows.length < want) break
         }
-      } catch (error) {
-        this.#failures++
-        // Once per outage at error level, then quietly: the loop retries with backoff by itself.
-        if (this.#failures === 1) state.logger.error({ err: error, table: names.qualified }, 'postgres inbox: cannot claim events; retrying with backoff')
-        else state.logger.debug({ err: error, table: names.qualified, failures: this.#failures }, 'postgres inbox: still cannot claim events')
-      } finally {
-        this.#pumping = undefined
-        this.#schedule()
+      } while (this.#pumpAgain && !state.closing)
+      if (this.#failures > 0) state.logger.info({ table: names.qualified }, 'postgres inbox: PostgreSQL reachable again, workers resumed')
+      this.#failures = 0
+      if (Date.now() - this.#lastCleanup >= this.#settings.cleanupEveryMs) {
+        this.#lastCleanup = Date.now()
+        await cleanup(this.#ctx, this.#settings.retentionMs)
       }
-    })()
-    return this.#pumping
+    } catch (error) {
+      this.#failures++
+      // Once per outage at error level, then quietly: the loop retries with backoff by itself.
+      if (this.#failures === 1) state.logger.error({ err: error, table: names.qualified }, 'postgres inbox: cannot claim events; retrying with backoff')
+      else state.logger.debug({ err: error, table: names.qualified, failures: this.#failures }, 'postgres inbox: still cannot claim events')
+    }
   }
 
   async #claim(limit: number): Promise<ClaimedRow[]> {

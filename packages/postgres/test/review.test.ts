@@ -283,6 +283,31 @@ describe('postgresInbox: exactly once at the seams found in review', () => {
 })
 
 describe('postgresInbox: found by the fault suite', () => {
+  it('keeps claiming after a wake-up that found every slot busy (it used to stop for good: events stayed pending)', async () => {
+    const name = table('busy_wake_up')
+    const runs: string[] = []
+    const app = await serve({
+      secret: SECRET,
+      on: {
+        'order.completed': async (event: WebhookEvent) => {
+          runs.push(event.id)
+          await sleep(600)
+        },
+      },
+      inbox: postgresInbox({ connectionString: DATABASE_URL, table: name, concurrency: 1, pollIntervalMs: 50 }),
+    })
+    try {
+      expect((await post(app.url, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
+      await vi.waitFor(() => expect(runs).toHaveLength(1), { timeout: 5000 })
+      // Recorded while the only slot is busy: their notifications and the polls find it full.
+      for (let i = 0; i < 2; i++) expect((await post(app.url, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
+      await vi.waitFor(async () => expect((await rows(admin, name)).map((r) => r.status)).toEqual(['done', 'done', 'done']), { timeout: 10_000 })
+      expect(new Set(runs).size).toBe(3)
+    } finally {
+      await app.close(1000)
+    }
+  })
+
   it('does not claim again an event it is still running when its lease lapsed (its store writes failing): the outcome is written once they work', async () => {
     const name = table('own_lapsed_lease')
     // A pool whose lease extensions and outcome writes fail for a while, as they would through a
