@@ -66,6 +66,14 @@ export function decodeDeadLetterMarker(failedReason: string | undefined): Pendin
   return undefined
 }
 
+/**
+ * A failed attempt's message as the job's failedReason: as it is, unless it would read as a marker
+ * (a handler may throw any text), then prefixed so it does not.
+ */
+export function attemptFailureReason(message: string): string {
+  return decodeDeadLetterMarker(message) === undefined ? message : `handler error: ${message}`
+}
+
 // Written in one step so a dead letter never exists while its id still counts as seen (a re-send
 // would be answered "duplicate" and lost), nor the other way round. The seen claim is BullMQ's
 // deduplication key; it is dropped only while it still belongs to this job, so a re-send that

@@ -16,7 +16,14 @@ import {
 import { Queue, UnrecoverableError, WaitingError, Worker, type Job, type JobsOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { closeClient, createClient, describeServer, usable, type RedisConnectionOptions } from './connection.js'
-import { decodeDeadLetter, decodeDeadLetterMarker, DeadLetterStore, encodeDeadLetterMarker, type StoredDeadLetter } from './dead-letters.js'
+import {
+  attemptFailureReason,
+  decodeDeadLetter,
+  decodeDeadLetterMarker,
+  DeadLetterStore,
+  encodeDeadLetterMarker,
+  type StoredDeadLetter,
+} from './dead-letters.js'
 import { DEFAULT_RETENTION_MS, positive } from './dedupe.js'
 import { decodeJobIdType, encodeJobId, type JobData } from './job.js'
 
@@ -399,8 +406,10 @@ class BullmqInbox implements WebhookInbox {
       })
       if (!held) throw new WaitingError() // another worker holds it: its attempt decides
     }
-    // Retried by BullMQ after the processor's backoff (see backoffStrategy in start()).
-    throw Object.assign(new Error(message), { retryInMs: outcome.retryInMs })
+    // Retried by BullMQ after the processor's backoff (see backoffStrategy in start()). BullMQ keeps
+    // the message as the job's failedReason, where a pick-up past the last attempt looks for a
+    // pending dead letter's marker: whatever a handler threw never reads as one.
+    throw Object.assign(new Error(attemptFailureReason(message)), { retryInMs: outcome.retryInMs })
   }
 
   /**

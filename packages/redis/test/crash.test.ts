@@ -107,6 +107,25 @@ describe('bullmqInbox across a kill -9', { timeout: 60_000 }, () => {
     await vi.waitFor(async () => expect(await redis.lrange(`${name}:errors`, 0, -1)).toEqual(['inbox 1']), { timeout: 5000 })
   })
 
+  it('a handler error that reads like the dead-letter marker, then a last attempt cut short: onError still hears of it once', async () => {
+    const name = uniqueName('kill-after-marker-like-error')
+    cleanups.push(() => removeKeys(name))
+    // Attempt 1 fails with a message that starts like the marker a failed dead-letter write leaves
+    // in BullMQ's failedReason; attempt 2 hangs, and the process dies under it.
+    const env = { MAX_ATTEMPTS: '2', FAIL_ON_ATTEMPT: '1', FAIL_MESSAGE: '[dead letter pending] not a marker', HANG_ON_ATTEMPT: '2' }
+    const first = await receiver(name, env)
+    expect((await post(first.url, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
+    await vi.waitFor(async () => expect(await runs(name)).toHaveLength(2), { timeout: 10_000, interval: 50 })
+    await kill9(first)
+
+    await receiver(name, { MAX_ATTEMPTS: '2' })
+    const inbox = bullmqInbox({ connection: { url: REDIS_URL }, queueName: name, prefix: name, logger: false })
+    cleanups.push(() => inbox.close())
+    await vi.waitFor(async () => expect(await inbox.deadLetters()).toHaveLength(1), { timeout: 20_000, interval: 100 })
+    expect((await inbox.deadLetters())[0]).toMatchObject({ attempts: 2, lastError: expect.stringMatching(/cut short/) })
+    await vi.waitFor(async () => expect(await redis.lrange(`${name}:errors`, 0, -1)).toEqual(['inbox 2']), { timeout: 5000 })
+  })
+
   // A final failure, then the process dies: before its dead letter reached Redis (A), or after it
   // was stored but before onError (B). Either way onError is called once in all, never before the
   // outcome is stored, and a report made after the restart carries what was stored.

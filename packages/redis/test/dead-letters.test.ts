@@ -2,7 +2,14 @@
 // next pick-up when writing its dead letter failed, and the stored form of a letter.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { decodeDeadLetter, decodeDeadLetterMarker, encodeDeadLetter, encodeDeadLetterMarker, type StoredDeadLetter } from '../src/dead-letters.js'
+import {
+  attemptFailureReason,
+  decodeDeadLetter,
+  decodeDeadLetterMarker,
+  encodeDeadLetter,
+  encodeDeadLetterMarker,
+  type StoredDeadLetter,
+} from '../src/dead-letters.js'
 
 const REPORTED = '[dead letter pending] '
 const UNREPORTED = '[dead letter pending, unreported] '
@@ -79,5 +86,22 @@ describe('the stored form of a dead letter', () => {
   it('refuses text that is not JSON (listed as unreadable, skipped)', () => {
     expect(() => decodeDeadLetter('{"event":')).toThrow()
     expect(() => decodeDeadLetter('')).toThrow()
+  })
+})
+
+describe('a failed attempt\'s reason', () => {
+  it('never reads as a marker, whatever a handler threw, and is the message itself otherwise', () => {
+    const markerLike = fc.oneof(
+      fc.string(),
+      fc.tuple(fc.constantFrom('[dead letter pending] ', '[dead letter pending, unreported] '), fc.string()).map(([prefix, rest]) => prefix + rest),
+    )
+    fc.assert(
+      fc.property(markerLike, (message) => {
+        const reason = attemptFailureReason(message)
+        expect(decodeDeadLetterMarker(reason)).toBeUndefined()
+        if (decodeDeadLetterMarker(message) === undefined) expect(reason).toBe(message)
+        else expect(reason.endsWith(message)).toBe(true)
+      }),
+    )
   })
 })
