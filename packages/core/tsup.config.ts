@@ -4,5 +4,6 @@ export default packageBuild({
   index: 'src/index.ts',
   web: 'src/web.ts',
   node: 'src/node.ts',
+  inbox: 'src/inbox-toolkit.ts',
   testing: 'src/testing/index.ts',
 })

@@ -51,7 +51,7 @@ export class MemoryDeadLetters {
 
   /** Newest first. */
   list(limit = 50): DeadLetter[] {
-    if (!Number.isInteger(limit) || limit < 1) throw new TypeError(`deadLetters: "limit" must be a whole number >= 1, got ${String(limit)}`)
+    if (!Number.isInteger(limit) || limit < 1) throw new TypeError(`pocketsflow-webhooks: deadLetters: "limit" must be a whole number >= 1, got ${String(limit)}`)
     const all = [...this.#letters.values()]
     return all.slice(Math.max(0, all.length - limit)).reverse()
   }

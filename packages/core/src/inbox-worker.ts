@@ -16,6 +16,11 @@ export interface InboxWorker {
 /**
  * Runs the handlers of a durable inbox in a process of its own: the web process then only verifies
  * and records (`pocketsflowWebhook({ secret, inbox })` without `on`), this one does the work.
+ * @example
+ * ```ts
+ * const worker = startInboxWorker({ inbox: postgresInbox({ connectionString }), on: { 'order.completed': grant } })
+ * process.once('SIGTERM', () => worker.close({ timeoutMs: 10_000 }))
+ * ```
  */
 export function startInboxWorker<P extends Provider = 'pocketsflow'>(options: InboxWorkerOptions<P>): InboxWorker {
   if (options === null || typeof options !== 'object' || typeof options.inbox?.start !== 'function') {

@@ -8,7 +8,16 @@ import { createVerifier, type Verifier, type VerifyOptions, type VerifyResult } 
 
 export * from './shared.js'
 
-/** Creates the framework-free receiver that adapters wrap. Throws on invalid configuration only. */
+/**
+ * Creates the framework-free receiver that adapters wrap. Throws on invalid configuration only.
+ * @example
+ * ```ts
+ * const receiver = createWebhookReceiver({ secret, on: { 'order.completed': grant } })
+ * const result = await receiver.handle({ method: 'POST', headers, body }) // body: the raw bytes
+ * send(result.response)
+ * await result.after?.() // once the response is out: the handlers
+ * ```
+ */
 export function createWebhookReceiver<P extends Provider = 'pocketsflow'>(options: WebhookReceiverOptions<P>): WebhookReceiver {
   return createReceiverWith(nodeCrypto, options)
 }
@@ -21,6 +30,12 @@ export function createWebhookVerifier(options: VerifyOptions): Verifier {
 /**
  * Verifies one delivery: signature (constant time, every secret), timestamp, JSON.
  * Never throws because of the request; only a missing or empty secret (configuration) throws.
+ * @example
+ * ```ts
+ * const result = await verifyWebhook({ secret, headers, body })
+ * if (result.ok) console.log(result.event.type, result.event.id)
+ * else console.warn('refused:', result.reason) // a stable code, e.g. 'signature_mismatch'
+ * ```
  */
 export function verifyWebhook<P extends Provider = 'pocketsflow'>(
   options: VerifyOptions & { provider?: P; headers: HeadersInput; body: Body },
@@ -28,7 +43,15 @@ export function verifyWebhook<P extends Provider = 'pocketsflow'>(
   return createVerifier(nodeCrypto, options).verify(options.headers, options.body) as Promise<VerifyResult<AnyEventFor<P>>>
 }
 
-/** The headers a sender would put on `body` (signature, timestamp, event type, Content-Type). */
+/**
+ * The headers a sender would put on `body` (signature, timestamp, event type, Content-Type).
+ * @example
+ * ```ts
+ * const body = JSON.stringify({ event: 'order.completed', customer: { email: 'a@example.com' } })
+ * const headers = await signWebhook({ provider: 'pocketsflow', secret, body })
+ * await fetch('http://localhost:3000/webhooks/pocketsflow', { method: 'POST', headers, body })
+ * ```
+ */
 export function signWebhook(options: SignOptions): Promise<Record<string, string>> {
   return signWith(nodeCrypto, options)
 }

@@ -19,7 +19,7 @@ import type { DeadLetter, InboxProcessor, WebhookInbox } from './inbox.js'
 import { claimInbox, type InboxConsumer } from './inbox-consumers.js'
 import { createDispatcher, resolveReceiverOptions, type WebhookReceiverOptions } from './options.js'
 import { isThenable, type MaybePromise } from './realm.js'
-import { ACCEPTED, DUPLICATE, HINTS, RESPONSES, statusForReason } from './responses.js'
+import { ACCEPTED, DUPLICATE_ACKNOWLEDGED, HINTS, RESPONSES, statusForReason } from './responses.js'
 import type { SignedHeaders } from './schemes/scheme.js'
 import type { Body, HeadersInput, Logger, Provider, RejectionReason, WebhookResponse } from './types.js'
 import { createVerifier, type ReceivedResult } from './verify.js'
@@ -187,7 +187,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
 
   /** An accepted event stays pending until its after() has run; anything else leaves now. */
   function handedOver(result: ReceiverResult): ReceiverResult {
-    if (result.after === undefined) settle()
+    if (result.after === undefined) leavePending()
     return result
   }
 
@@ -311,8 +311,8 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
         // Its answer may still come, and a win is this receiver's to process: close() waits for it.
         pending++
         claiming.then(
-          (late) => (late === true ? claimedLate(event, key) : settle()),
-          () => settle(),
+          (late) => (late === true ? claimedLate(event, key) : leavePending()),
+          () => leavePending(),
         )
         return storeUnavailable(error, event)
       },
@@ -341,7 +341,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
       logger.info({ eventId: event.id, type: event.type }, 'duplicate webhook delivery acknowledged, not processed again')
     }
     callHook(logger, 'duplicate', hooks.duplicate && (() => hooks.duplicate?.(event, { firstType })))
-    return { response: DUPLICATE, event }
+    return { response: DUPLICATE_ACKNOWLEDGED, event }
   }
 
   function storeUnavailable(error: unknown, event: WebhookEvent): ReceiverResult {
@@ -430,7 +430,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
       // Unreachable by design (loggers are wrapped, stores are guarded); the event must still
       // leave `pending`, and after() never rejects.
       logger.error({ err: error, eventId: key }, 'unexpected error after the event was handled')
-      settle()
+      leavePending()
       return DONE
     }
   }
@@ -443,10 +443,10 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
   /** Marks the event done (or releases it, when a handler failed for good), then leaves `pending`. */
   function settleAfterRun(key: string, handled: boolean): Promise<void> {
     if (!store) {
-      settle()
+      leavePending()
       return DONE
     }
-    if (!handled) return release(key).finally(settle)
+    if (!handled) return release(key).finally(leavePending)
     let completing: void | Promise<void> = undefined
     try {
       completing = store.complete(key)
@@ -454,12 +454,12 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
       completeFailed(error, key)
     }
     if (!isThenable(completing)) {
-      settle()
+      leavePending()
       return DONE
     }
     return withDeadline(completing, 'dedupe store complete')
       .catch((error: unknown) => completeFailed(error, key))
-      .finally(settle)
+      .finally(leavePending)
   }
 
   function completeFailed(error: unknown, key: string): void {
@@ -495,7 +495,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
    * run the event, and a letter is never dropped unrun.
    */
   async function replay(id: string): Promise<boolean> {
-    if (typeof id !== 'string' || id === '') throw new TypeError('replay: "id" must be a non-empty string')
+    if (typeof id !== 'string' || id === '') throw new TypeError('pocketsflow-webhooks: replay: "id" must be a non-empty string')
     if (closing) throw new Error('pocketsflow-webhooks: the receiver is closed; nothing can be replayed')
     const letter = deadLetters.get(id)
     if (letter === undefined) return false
@@ -522,7 +522,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
       void dispatch(taken.event, id, taken.completedHandlers)
       return true
     } finally {
-      if (!handedOver) settle()
+      if (!handedOver) leavePending()
     }
   }
 
@@ -545,7 +545,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
     }
   }
 
-  function settle(): void {
+  function leavePending(): void {
     pending--
     if (pending === 0 && idle.length > 0) {
       const waiting = idle

@@ -38,7 +38,7 @@ function response(status: number, body: string, extra?: Record<string, string>):
 
 // Bodies are deliberately generic: the precise reason goes to the logs, never to the sender.
 export const ACCEPTED = response(200, '{"received":true}')
-export const DUPLICATE = response(200, '{"received":true,"duplicate":true}')
+export const DUPLICATE_ACKNOWLEDGED = response(200, '{"received":true,"duplicate":true}')
 export const RESPONSES: Readonly<Record<number, WebhookResponse>> = {
   400: response(400, '{"error":"invalid payload"}'),
   401: response(401, '{"error":"invalid signature"}'),

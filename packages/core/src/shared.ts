@@ -12,12 +12,12 @@ export type {
   VerificationDetail,
   WebhookEvent,
 } from './event.js'
-export { isEventType, parseEvent, serializeEvent, storableText, UNTYPED } from './event.js'
-export type { DeadLetter, InboxAttempt, InboxOutcome, InboxProcessor, WebhookInbox } from './inbox.js'
+export { isEventType, UNTYPED } from './event.js'
+export type { DeadLetter, WebhookInbox } from './inbox.js'
 export { startInboxWorker, type InboxWorker, type InboxWorkerOptions } from './inbox-worker.js'
 export * from './events/pocketsflow.js'
 export * from './events/pocketbook.js'
-export { describeThrown, WebhookHandlerError, WebhookHandlerTimeoutError, WebhookReceiverClosedError } from './errors.js'
+export { WebhookHandlerError, WebhookHandlerTimeoutError, WebhookReceiverClosedError } from './errors.js'
 export type { ClaimResult, DedupeStore, DuplicateClaim } from './dedupe/store.js'
 export {
   DEFAULT_DEDUPE_MAX_ENTRIES,
@@ -25,7 +25,7 @@ export {
   MemoryDedupeStore,
   type MemoryDedupeStoreOptions,
 } from './dedupe/memory.js'
-export { backoffDelay, DEFAULT_CONCURRENCY, DEFAULT_HANDLER_TIMEOUT_MS } from './dispatch.js'
+export { DEFAULT_CONCURRENCY, DEFAULT_HANDLER_TIMEOUT_MS } from './dispatch.js'
 export type { EventHandler, HandlerContext, ReceiverHooks, RetryOptions } from './dispatch.js'
 export type { OneOrMany } from './handlers.js'
 export { DEFAULT_MAX_DEAD_LETTERS } from './dead-letters.js'
@@ -47,4 +47,3 @@ export type { HeaderCheck, Verifier, VerifyOptions, VerifyResult } from './verif
 export type { SignOptions } from './sign.js'
 export { DEFAULT_TOLERANCE_SECONDS } from './timestamp.js'
 export { PROVIDERS } from './schemes/index.js'
-export { consoleLogger, resolveLogger, silentLogger } from './logger.js'

@@ -4,7 +4,7 @@ import { createEvent, UNTYPED, type VerificationDetail, type WebhookEvent } from
 import { isPlainObject, MALFORMED, parseJson } from './json.js'
 import { isThenable, toUint8Array, type MaybePromise } from './realm.js'
 import { schemeFor } from './schemes/index.js'
-import type { EventFields, Scheme, SignedHeaders } from './schemes/scheme.js'
+import type { PayloadFields, Scheme, SignedHeaders } from './schemes/scheme.js'
 import { checkTimestamp, validateTolerance } from './timestamp.js'
 import type { Body, HeadersInput, Provider, RejectionReason } from './types.js'
 
@@ -42,7 +42,7 @@ export interface Verifier {
   verifyBody(signed: SignedHeaders, body: Body): Promise<VerifyResult>
 }
 
-function untypedFields(payload: unknown, signed: SignedHeaders): EventFields {
+function untypedFields(payload: unknown, signed: SignedHeaders): PayloadFields {
   return { type: UNTYPED, deliveredType: '', data: payload, id: signed.id }
 }
 
@@ -201,7 +201,7 @@ export function createVerifier<Key>(backend: CryptoBackend<Key>, options: Verify
     return Promise.resolve(digest).then((id) => ({ ok: true, event: eventOf(id, fields, payload, signed, match), payloadText: text }))
   }
 
-  function eventOf(id: string, fields: EventFields, payload: unknown, signed: SignedHeaders, match: Match): WebhookEvent {
+  function eventOf(id: string, fields: PayloadFields, payload: unknown, signed: SignedHeaders, match: Match): WebhookEvent {
     return createEvent({
       id,
       type: fields.type,

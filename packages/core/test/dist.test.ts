@@ -16,7 +16,7 @@ describe('published build', () => {
     expect(existsSync(join(dist, 'index.js')), 'packages/core/dist is missing: run `pnpm build` first').toBe(true)
   })
 
-  it.each(['web.js', 'web.cjs', 'testing.js', 'testing.cjs'])('%s imports nothing at all: no Node.js built-in, no Node-only package (Edge runtime safe)', (entry) => {
+  it.each(['web.js', 'web.cjs', 'testing.js', 'testing.cjs', 'inbox.js', 'inbox.cjs'])('%s imports nothing at all: no Node.js built-in, no Node-only package (Edge runtime safe)', (entry) => {
     expect(reachableImports(entry)).toEqual([])
   })
 

@@ -40,6 +40,15 @@ function keptRawBody(req: ExpressRequest): Buffer | string | undefined {
 /**
  * `app.use(pocketsflowWebhook({ secret, on }))`: answers POSTs on its path (default
  * `/webhooks/pocketsflow`, relative to where it is mounted) and passes every other request on.
+ * @example
+ * ```ts
+ * const webhook = pocketsflowWebhook({
+ *   secret: process.env.POCKETSFLOW_WEBHOOK_SECRET,
+ *   on: { 'order.completed': async (event) => grantAccess(event.data.customer.email) },
+ * })
+ * app.use(webhook) // before express.json()
+ * process.once('SIGTERM', () => webhook.close({ timeoutMs: 10_000 }))
+ * ```
  */
 export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: PocketsflowWebhookOptions<P>): PocketsflowWebhookMiddleware {
   const receiver = createWebhookReceiver(options)

@@ -266,6 +266,14 @@ const plugin: FastifyPluginAsync<AnyProviderOptions> = async (fastify, options) 
  * `/webhooks/pocketsflow`, under the prefix of the context it is registered in) that verifies,
  * acknowledges and then runs the handlers. Register it once per sender (each with its own `path`);
  * the context it is registered in gets `pocketsflowWebhook`, with the receiver of each.
+ * @example
+ * ```ts
+ * await app.register(pocketsflowWebhook, {
+ *   secret: process.env.POCKETSFLOW_WEBHOOK_SECRET,
+ *   on: { 'order.completed': async (event) => grantAccess(event.data.customer.email) },
+ * })
+ * await app.pocketsflowWebhook.receiver.deadLetters()
+ * ```
  */
 export const pocketsflowWebhook: PocketsflowWebhookPlugin = fp(plugin, { name: '@pocketsflow-webhooks/fastify', fastify: '5.x' })
 

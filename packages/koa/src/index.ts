@@ -78,6 +78,13 @@ const MOUNT_FIRST_ADVICE =
 /**
  * `app.use(pocketsflowWebhook({ secret, on }))`: answers requests on its path (default
  * `/webhooks/pocketsflow`, matched against `ctx.url`) and passes every other request on.
+ * @example
+ * ```ts
+ * app.use(pocketsflowWebhook({
+ *   secret: process.env.POCKETSFLOW_WEBHOOK_SECRET,
+ *   on: { 'order.completed': async (event) => grantAccess(event.data.customer.email) },
+ * })) // before bodyParser()
+ * ```
  */
 export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: PocketsflowWebhookOptions<P>): PocketsflowWebhookMiddleware {
   const receiver = createWebhookReceiver(options)

@@ -5,20 +5,7 @@ export { PocketsflowWebhookGuard } from './guard.js'
 export { OnPocketsflowEvent, type EventFor, type OnPocketsflowEventDecorator } from './on-event.js'
 export { PocketsflowEvent, PocketsflowWebhook } from './decorators.js'
 
-export { isEventType, MemoryDedupeStore, WebhookHandlerError } from '@pocketsflow-webhooks/core'
-export type {
-  AnyEventFor,
-  DeadLetter,
-  DedupeStore,
-  EventHandler,
-  HandlerContext,
-  InboxProcessor,
-  PocketbookEvent,
-  Provider,
-  ReceiverHooks,
-  RetryOptions,
-  UnknownPocketsflowEvent,
-  WebhookEvent,
-  WebhookInbox,
-  WebhookReceiver,
-} from '@pocketsflow-webhooks/core'
+// The core's application surface (types, isEventType, MemoryDedupeStore, signWebhook, …), as every
+// adapter re-exports it: users of this adapter need no second dependency for them. This package's
+// own names (the PocketsflowEvent parameter decorator and its event type) take precedence.
+export * from '@pocketsflow-webhooks/core'

@@ -42,7 +42,7 @@ export type PocketsflowWebhookModuleAsyncOptions<P extends Provider = 'pocketsfl
  * Receives webhooks at `path` (default `/webhooks/pocketsflow`) and runs the
  * `@OnPocketsflowEvent` methods of the app after the response. Needs
  * `NestFactory.create(AppModule, { rawBody: true })`.
- *
+ * @example
  * ```ts
  * PocketsflowWebhookModule.forRoot({ secret: process.env.POCKETSFLOW_WEBHOOK_SECRET })
  * PocketsflowWebhookModule.forRootAsync({

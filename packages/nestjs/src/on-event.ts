@@ -51,7 +51,7 @@ export type OnPocketsflowEventDecorator<E> = <M extends HandlerMethod<E>['handle
  * types included (the catch-all, like `onEvent`). Methods are found on any singleton provider or
  * controller when the application starts, and are called directly: no guard, interceptor, pipe
  * or exception filter of the app wraps them.
- *
+ * @example
  * ```ts
  * @OnPocketsflowEvent('order.completed')
  * async grantAccess(event: PocketsflowEvent<'order.completed'>, ctx: HandlerContext) {}

@@ -9,8 +9,11 @@ export interface PocketsflowWebhookModuleOptions<P extends Provider = 'pocketsfl
   /**
    * On shutdown (`app.close()`, or a signal with `app.enableShutdownHooks()`): how long to wait for
    * running handlers before aborting them; each unfinished event then reaches `onError`.
-   * Default 10 000 ms; `Infinity` waits as long as they take.
+   * Default 10 000 ms; `Infinity` waits as long as they take. (The Fastify adapter's option of the
+   * same name and meaning.)
    */
+  closeTimeoutMs?: number
+  /** @deprecated The former name of `closeTimeoutMs`, still accepted. */
   shutdownTimeoutMs?: number
 }
 

@@ -15,7 +15,7 @@ import { discoverHandlers, mergeHandlers } from './discovery.js'
 import { handleNestRequest, verifyNestRequest, type NestHttpRequest } from './http.js'
 import { POCKETSFLOW_WEBHOOK_OPTIONS, type PocketsflowWebhookModuleOptions } from './options.js'
 
-const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000
+const DEFAULT_CLOSE_TIMEOUT_MS = 10_000
 
 /**
  * The core's logger interface on top of Nest's `Logger`, so the receiver's warnings go wherever
@@ -61,7 +61,7 @@ export class PocketsflowWebhookService implements OnModuleInit, OnModuleDestroy,
   readonly #options: PocketsflowWebhookModuleOptions<Provider>
   readonly #discovery: DiscoveryService
   readonly #logger: WebhookLogger | false
-  readonly #shutdownTimeoutMs: number
+  readonly #closeTimeoutMs: number
   readonly #path: string
   #receiver: WebhookReceiver | undefined
   #closing: Promise<void> | undefined
@@ -76,8 +76,11 @@ export class PocketsflowWebhookService implements OnModuleInit, OnModuleDestroy,
     this.#options = options
     this.#discovery = discovery
     this.#logger = options.logger ?? nestLogger()
-    this.#shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS
-    if (!(this.#shutdownTimeoutMs >= 0)) throw new TypeError('pocketsflow-webhooks: "shutdownTimeoutMs" must be >= 0 (or Infinity)')
+    if (options.closeTimeoutMs !== undefined && options.shutdownTimeoutMs !== undefined) {
+      throw new TypeError('pocketsflow-webhooks: give "closeTimeoutMs" only ("shutdownTimeoutMs" is its former name)')
+    }
+    this.#closeTimeoutMs = options.closeTimeoutMs ?? options.shutdownTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS
+    if (!(this.#closeTimeoutMs >= 0)) throw new TypeError('pocketsflow-webhooks: "closeTimeoutMs" must be >= 0 (or Infinity)')
     // Checked here, while Nest creates the application, so a missing secret or a bad path stops
     // NestFactory.create() with the core's message instead of failing the first delivery. The
     // receiver itself needs the discovered handlers: it is made once every provider exists.
@@ -86,7 +89,7 @@ export class PocketsflowWebhookService implements OnModuleInit, OnModuleDestroy,
   }
 
   #receiverOptions() {
-    const { shutdownTimeoutMs: _, ...options } = this.#options
+    const { closeTimeoutMs: _close, shutdownTimeoutMs: _formerName, ...options } = this.#options
     return { ...options, logger: this.#logger }
   }
 
@@ -129,9 +132,9 @@ export class PocketsflowWebhookService implements OnModuleInit, OnModuleDestroy,
     return verifyNestRequest(this.receiver, req)
   }
 
-  /** Stops accepting deliveries (503) and waits for running handlers, up to `shutdownTimeoutMs`. */
+  /** Stops accepting deliveries (503) and waits for running handlers, up to `closeTimeoutMs`. */
   close(): Promise<void> {
-    const timeoutMs = this.#shutdownTimeoutMs
+    const timeoutMs = this.#closeTimeoutMs
     this.#closing ??= Promise.resolve(this.#receiver?.close({ timeoutMs }))
     return this.#closing
   }

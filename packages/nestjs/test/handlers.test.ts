@@ -28,13 +28,13 @@ import {
   PocketsflowWebhookService,
   WebhookHandlerError,
   type HandlerContext,
-  type InboxProcessor,
   type WebhookInbox,
   type PocketsflowEvent,
   type PocketsflowWebhookModuleOptions,
   type WebhookEvent,
 } from '../src/index.js'
-import { parseEvent, serializeEvent } from '@pocketsflow-webhooks/core'
+import type { InboxProcessor } from '@pocketsflow-webhooks/core/inbox'
+import { parseEvent, serializeEvent } from '@pocketsflow-webhooks/core/inbox'
 import { boot, closeAll, PLATFORMS, quiet, SECRET, sign, tick, type Platform } from './helpers.js'
 
 afterEach(closeAll)
@@ -529,7 +529,7 @@ describe.each(PLATFORMS)('shutdown on %s', (platform: Platform) => {
     await expect(service.receiver.close()).resolves.toBeUndefined()
   })
 
-  it('shutdownTimeoutMs: aborts a handler that outlives it and reports the event to onError', async () => {
+  it.each(['closeTimeoutMs', 'shutdownTimeoutMs (its former name)'])('%s: aborts a handler that outlives it and reports the event to onError', async (option) => {
     const errors: WebhookHandlerError[] = []
 
     @Injectable()
@@ -540,7 +540,7 @@ describe.each(PLATFORMS)('shutdown on %s', (platform: Platform) => {
       }
     }
 
-    @Module({ imports: [forRoot({ shutdownTimeoutMs: 50, onError: (e) => void errors.push(e) })], providers: [Stuck] })
+    @Module({ imports: [forRoot({ [option.split(' ')[0] as 'closeTimeoutMs']: 50, onError: (e) => void errors.push(e) })], providers: [Stuck] })
     class AppModule {}
 
     const app = await boot(platform, AppModule)

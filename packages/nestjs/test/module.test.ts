@@ -5,12 +5,12 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   OnPocketsflowEvent,
   PocketsflowWebhookModule,
-  type InboxProcessor,
   type WebhookInbox,
   type PocketsflowEvent,
   type PocketsflowWebhookModuleOptions,
   type WebhookEvent,
 } from '../src/index.js'
+import type { InboxProcessor } from '@pocketsflow-webhooks/core/inbox'
 import { rejectedDeliveries } from '@pocketsflow-webhooks/core/testing'
 import { boot, closeAll, PLATFORMS, quiet, recordingLogger, SECRET, sign, tick, type Platform } from './helpers.js'
 

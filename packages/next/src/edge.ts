@@ -1,6 +1,7 @@
 // Edge entry, selected by the `edge-light` export condition (Next.js Edge runtime): Web Crypto
 // only, no Node.js built-in anywhere on this path. Same App Router handler as the Node entry.
-import { createWebhookReceiver, resolveLogger, type Provider } from '@pocketsflow-webhooks/core/web'
+import { resolveLogger } from '@pocketsflow-webhooks/core/inbox'
+import { createWebhookReceiver, type Provider } from '@pocketsflow-webhooks/core/web'
 import * as nextServer from 'next/server.js'
 import { createRouteHandler, type PocketsflowRouteHandler, type PocketsflowWebhookOptions } from './route.js'
 import type { NextAfter } from './schedule.js'

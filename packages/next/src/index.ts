@@ -1,6 +1,7 @@
 // Node.js entry: node:crypto for the HMAC (the faster path on Node), the App Router handler and the
 // Pages Router handler. Under the `edge-light` condition, package exports select ./edge.ts instead.
-import { createWebhookReceiver, resolveLogger, type Provider } from '@pocketsflow-webhooks/core'
+import { createWebhookReceiver, type Provider } from '@pocketsflow-webhooks/core'
+import { resolveLogger } from '@pocketsflow-webhooks/core/inbox'
 import * as nextServer from 'next/server.js'
 import { createRouteHandler, type PocketsflowRouteHandler, type PocketsflowWebhookOptions } from './route.js'
 import type { NextAfter } from './schedule.js'
@@ -20,6 +21,14 @@ const nextAfter = (() => {
  * `export const POST = pocketsflowWebhook({ secret, on })` in `app/…/route.ts`: reads the exact
  * bytes, answers like every adapter (200, 400, 401, 405, 413, 503), and runs the handlers with
  * Next's `after()` where available (see the `schedule` option).
+ * @example
+ * ```ts
+ * // app/webhooks/pocketsflow/route.ts
+ * export const POST = pocketsflowWebhook({
+ *   secret: process.env.POCKETSFLOW_WEBHOOK_SECRET,
+ *   on: { 'order.completed': async (event) => grantAccess(event.data.customer.email) },
+ * })
+ * ```
  */
 export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: PocketsflowWebhookOptions<P>): PocketsflowRouteHandler {
   return createRouteHandler((o) => createWebhookReceiver(o), options, resolveLogger(options?.logger), nextAfter)

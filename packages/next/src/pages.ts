@@ -1,6 +1,7 @@
 // Pages Router API routes, on the Node.js runtime: this module is reached from the Node entry only
 // (it reads the body from Node's IncomingMessage).
-import { createWebhookReceiver, resolveLogger, type Provider, type WebhookReceiver, type WebhookReceiverOptions } from '@pocketsflow-webhooks/core'
+import { createWebhookReceiver, type Provider, type WebhookReceiver, type WebhookReceiverOptions } from '@pocketsflow-webhooks/core'
+import { resolveLogger } from '@pocketsflow-webhooks/core/inbox'
 import { handleNodeRequest } from '@pocketsflow-webhooks/core/node'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { prepareReceiver } from './build-phase.js'
@@ -30,6 +31,12 @@ const MOUNT_ADVICE =
  * `export default pocketsflowPagesWebhook({ secret, on })` in `pages/api/webhooks/pocketsflow.ts`,
  * next to `export const config = { api: { bodyParser: false } }`. Without that config, deliveries
  * are answered 500 and the log names the fix (the parsed body can't be verified).
+ * @example
+ * ```ts
+ * // pages/api/webhooks/pocketsflow.ts
+ * export const config = { api: { bodyParser: false } }
+ * export default pocketsflowPagesWebhook({ secret: process.env.POCKETSFLOW_WEBHOOK_SECRET, on: { 'order.completed': grant } })
+ * ```
  */
 export function pocketsflowPagesWebhook<P extends Provider = 'pocketsflow'>(options: PocketsflowPagesWebhookOptions<P>): PocketsflowPagesHandler {
   const logger = resolveLogger(options?.logger)

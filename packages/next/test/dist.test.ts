@@ -20,14 +20,14 @@ describe('published build', () => {
     expect(existsSync(join(dist, 'edge.js')), 'packages/next/dist is missing: run `pnpm build` first').toBe(true)
   })
 
-  it.each(['edge.js', 'edge.cjs'])('%s reaches no Node.js built-in: only the Web Crypto core and next/server (Edge runtime safe)', (entry) => {
+  it.each(['edge.js', 'edge.cjs'])('%s reaches no Node.js built-in: only the Web Crypto core, its helpers and next/server (Edge runtime safe)', (entry) => {
     const imports = reachableImports(entry)
     expect(imports.filter((spec) => builtins.has(spec))).toEqual([])
-    expect(imports).toEqual(['@pocketsflow-webhooks/core/web', 'next/server.js'])
+    expect(imports).toEqual(['@pocketsflow-webhooks/core/inbox', '@pocketsflow-webhooks/core/web', 'next/server.js'])
   })
 
   it.each(['index.js', 'index.cjs'])('%s uses the node:crypto core, and the Node http glue for the Pages Router', (entry) => {
-    expect(reachableImports(entry)).toEqual(['@pocketsflow-webhooks/core', '@pocketsflow-webhooks/core/node', 'next/server.js'])
+    expect(reachableImports(entry)).toEqual(['@pocketsflow-webhooks/core', '@pocketsflow-webhooks/core/inbox', '@pocketsflow-webhooks/core/node', 'next/server.js'])
   })
 
   it('the edge-light export condition selects the Edge build, before import/require', () => {

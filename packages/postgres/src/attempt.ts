@@ -1,6 +1,7 @@
 // One claimed event, from claim to written outcome: read it, run its handlers under a heartbeated
 // lease, write the outcome (fenced), and report a dead letter once it is stored.
-import { parseEvent, type InboxOutcome, type InboxProcessor, type WebhookEvent } from '@pocketsflow-webhooks/core'
+import { type WebhookEvent } from '@pocketsflow-webhooks/core'
+import { parseEvent, type InboxOutcome, type InboxProcessor } from '@pocketsflow-webhooks/core/inbox'
 import { isUnreachable, query, storableMessage, type Statement } from './database.js'
 import type { ClaimedRow } from './sql/claim.js'
 import { extendLease } from './sql/heartbeat.js'
@@ -9,7 +10,7 @@ import { releaseClaim, uncountAndLetLapse } from './sql/release.js'
 import { markReported } from './sql/report-pending.js'
 import { settleClaim, type Settlement } from './sql/settle.js'
 import type { InboxContext } from './state.js'
-import { sleep } from './timing.js'
+import { sleep } from '@pocketsflow-webhooks/core/inbox'
 
 /** One running attempt, as close() and the heartbeat see it. */
 export interface Running {

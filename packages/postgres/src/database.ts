@@ -1,6 +1,6 @@
 // Reaching PostgreSQL: the pool the inbox owns, bounded queries, and telling "unreachable" (wait it
 // out) from "refused" (don't).
-import { describeThrown } from '@pocketsflow-webhooks/core'
+import { describeThrown } from '@pocketsflow-webhooks/core/inbox'
 import pg from 'pg'
 import type { Pool, QueryConfig, QueryResult, QueryResultRow } from 'pg'
 

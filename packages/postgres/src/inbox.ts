@@ -1,14 +1,7 @@
 // postgresInbox(): checks the options and wires the parts together behind the core's WebhookInbox:
 // record() on the receiver's side, start() for the workers, deadLetters(), replay() and close().
-import {
-  parseEvent,
-  serializeEvent,
-  storableText,
-  type ClaimResult,
-  type DeadLetter,
-  type WebhookEvent,
-  type WebhookInbox,
-} from '@pocketsflow-webhooks/core'
+import { type ClaimResult, type DeadLetter, type WebhookEvent, type WebhookInbox } from '@pocketsflow-webhooks/core'
+import { parseEvent, serializeEvent, storableText } from '@pocketsflow-webhooks/core/inbox'
 import type { Pool } from 'pg'
 import { createPool, describeServer, query } from './database.js'
 import { Listener } from './listener.js'
@@ -34,6 +27,10 @@ export interface PostgresInbox extends WebhookInbox {
  * A durable webhook inbox on a PostgreSQL table: `record()` stores each event (deduplicated by id)
  * before the receiver answers 200, and the workers claim events with `FOR UPDATE SKIP LOCKED`,
  * run the handlers under a fenced, heartbeated lease, and retry or dead-letter them.
+ * @example
+ * ```ts
+ * app.use(pocketsflowWebhook({ secret, on, inbox: postgresInbox({ connectionString: process.env.DATABASE_URL }) }))
+ * ```
  */
 export function postgresInbox(options: PostgresInboxOptions): PostgresInbox {
   if (options === null || typeof options !== 'object') throw new TypeError('pocketsflow-webhooks: postgresInbox needs { connectionString } or { pool }')

@@ -1,6 +1,7 @@
 // What the worker does now and then besides claiming: report dead letters whose worker died before
 // reporting them, and delete expired rows.
-import { parseEvent, type WebhookEvent } from '@pocketsflow-webhooks/core'
+import { type WebhookEvent } from '@pocketsflow-webhooks/core'
+import { parseEvent } from '@pocketsflow-webhooks/core/inbox'
 import { query } from './database.js'
 import { CLEANUP_BATCH, deleteExpired } from './sql/cleanup.js'
 import { takeUnreported, type UnreportedRow } from './sql/report-pending.js'

@@ -1,11 +1,9 @@
 // What postgresInbox() accepts, its defaults, and the checks that turn the options into settings.
+import { DEFAULT_RETENTION_MS, positiveNumber } from '@pocketsflow-webhooks/core/inbox'
 import type { Pool } from 'pg'
 
-/**
- * How long a finished event's id keeps deduplicating redeliveries (30 days): a body captured once
- * and replayed later, with a fresh unsigned timestamp, must not run again.
- */
-export const DEFAULT_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
+/** How long a finished event's id keeps deduplicating redeliveries: the core's, for every engine. */
+export { DEFAULT_RETENTION_MS }
 export const DEFAULT_CONCURRENCY = 10
 export const DEFAULT_POLL_INTERVAL_MS = 1000
 
@@ -54,21 +52,13 @@ export interface Settings {
 
 /** Checks the options' numbers, in the order they are listed, throwing a TypeError on the first wrong one. */
 export function resolveSettings(options: PostgresInboxOptions): Settings {
-  const retentionMs = positive(options.retentionMs, 'retentionMs', DEFAULT_RETENTION_MS, true)
-  const concurrency = Math.floor(positive(options.concurrency, 'concurrency', DEFAULT_CONCURRENCY))
+  const retentionMs = positiveNumber('retentionMs', options.retentionMs, DEFAULT_RETENTION_MS, { allowZero: true })
+  const concurrency = Math.floor(positiveNumber('concurrency', options.concurrency, DEFAULT_CONCURRENCY))
   if (concurrency < 1) throw new TypeError('pocketsflow-webhooks: "concurrency" must be at least 1')
-  const pollIntervalMs = positive(options.pollIntervalMs, 'pollIntervalMs', DEFAULT_POLL_INTERVAL_MS)
-  const leaseMs = options.leaseMs === undefined ? undefined : positive(options.leaseMs, 'leaseMs', 0)
+  const pollIntervalMs = positiveNumber('pollIntervalMs', options.pollIntervalMs, DEFAULT_POLL_INTERVAL_MS)
+  const leaseMs = options.leaseMs === undefined ? undefined : positiveNumber('leaseMs', options.leaseMs, 0)
   const createTable = options.createTable !== false
   // Deleting expired rows once a minute is plenty; a short retention (tests) is honoured sooner.
   const cleanupEveryMs = Math.min(60_000, Math.max(1000, retentionMs))
   return { retentionMs, concurrency, pollIntervalMs, leaseMs, createTable, cleanupEveryMs }
-}
-
-function positive(value: number | undefined, name: string, fallback: number, allowZero = false): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new TypeError(`pocketsflow-webhooks: "${name}" must be a ${allowZero ? 'non-negative' : 'positive'} number`)
-  }
-  return value
 }

@@ -1,12 +1,12 @@
 // The state one inbox's parts share and start() / close() change, in one explicit object.
-import type { InboxProcessor, Logger } from '@pocketsflow-webhooks/core'
+import type { Logger } from '@pocketsflow-webhooks/core'
+import { silentLogger, type InboxProcessor } from '@pocketsflow-webhooks/core/inbox'
 import type { Pool } from 'pg'
 import type { Names } from './schema.js'
 
 /** Added to the handler time limit to size the default lease: a handler that hits its limit still ends inside its lease. */
 const LEASE_MARGIN_MS = 10_000
 
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 
 /**
  * What the record path, the LISTEN connection, the worker and its attempts read about their inbox
@@ -16,7 +16,7 @@ export class InboxState {
   /** Set by start(): nothing is claimed before. */
   processor: InboxProcessor | undefined = undefined
   /** The processor's logger once started; silent before. */
-  logger: Logger = silent
+  logger: Logger = silentLogger
   /** close() has begun: nothing new is recorded, claimed or listened for. */
   closing = false
   /** The own pool has been ended: nothing can be written any more. */

@@ -9,7 +9,7 @@ import type { TableMigration } from './migrate.js'
 import type { Settings } from './options.js'
 import { claimDue, type ClaimedRow } from './sql/claim.js'
 import type { InboxContext } from './state.js'
-import { settledWithin } from './timing.js'
+import { settledWithin } from '@pocketsflow-webhooks/core/inbox'
 
 /** After close() aborts the running attempts, how long they get to return and release their rows. */
 const RELEASE_GRACE_MS = 2000

@@ -1,4 +1,5 @@
-import { parseEvent, type DeadLetter, type Logger, type WebhookEvent } from '@pocketsflow-webhooks/core'
+import { type DeadLetter, type Logger, type WebhookEvent } from '@pocketsflow-webhooks/core'
+import { parseEvent } from '@pocketsflow-webhooks/core/inbox'
 import type { JobsOptions, Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { encodeJobId, type JobData } from './job.js'

@@ -1,15 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto'
 import type { ClaimResult, DedupeStore } from '@pocketsflow-webhooks/core'
+import { DEFAULT_RETENTION_MS, positiveNumber, sleep } from '@pocketsflow-webhooks/core/inbox'
 import { ReplyError, type Redis } from 'ioredis'
 import { closeClient, createClient, isRedisInstance, usable, type IoredisClient } from './connection.js'
 
 export const DEFAULT_DEDUPE_PREFIX = 'pocketsflow-webhooks:dedupe:'
-/**
- * How long an event id is remembered. Pocketsflow signs the body only, not its timestamp: a body
- * captured once can be replayed later with a fresh timestamp, and only the dedupe refuses it, for as
- * long as it remembers the id. Shared with the BullMQ inbox.
- */
-export const DEFAULT_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
+/** How long an event id is remembered: the core's, for every engine (shared with the BullMQ inbox). */
+export { DEFAULT_RETENTION_MS }
 export const DEFAULT_PENDING_TTL_MS = 10 * 60 * 1000
 
 export interface RedisDedupeStoreOptions {
@@ -92,16 +89,20 @@ interface Uncertain {
 /**
  * A dedupe store shared by every receiver on the same Redis, for the in-process dispatcher
  * (`dedupe: redisDedupeStore({ url })`). With a durable inbox you don't need it: the inbox dedupes.
+ * @example
+ * ```ts
+ * app.use(pocketsflowWebhook({ secret, on, dedupe: redisDedupeStore({ url: process.env.REDIS_URL }) }))
+ * ```
  */
 export function redisDedupeStore(options: RedisDedupeStoreOptions = {}): DedupeStore {
-  if (options === null || typeof options !== 'object') throw new TypeError('redisDedupeStore: options must be an object')
+  if (options === null || typeof options !== 'object') throw new TypeError('pocketsflow-webhooks: redisDedupeStore: options must be an object')
   const prefix = options.prefix ?? DEFAULT_DEDUPE_PREFIX
-  const retentionMs = positive('retentionMs', options.retentionMs, DEFAULT_RETENTION_MS)
-  const pendingTtlMs = positive('pendingTtlMs', options.pendingTtlMs, DEFAULT_PENDING_TTL_MS)
+  const retentionMs = positiveNumber('retentionMs', options.retentionMs, DEFAULT_RETENTION_MS)
+  const pendingTtlMs = positiveNumber('pendingTtlMs', options.pendingTtlMs, DEFAULT_PENDING_TTL_MS)
   let client: Redis
   let owned: boolean
   if (options.client !== undefined) {
-    if (!isRedisInstance(options.client)) throw new TypeError('redisDedupeStore: "client" must be an ioredis instance')
+    if (!isRedisInstance(options.client)) throw new TypeError('pocketsflow-webhooks: redisDedupeStore: "client" must be an ioredis instance')
     // Of the client's own ioredis major; both have the commands this store uses.
     client = options.client as Redis
     owned = false
@@ -268,7 +269,7 @@ export function redisDedupeStore(options: RedisDedupeStoreOptions = {}): DedupeS
 
   return {
     async claim(key, type) {
-      if (closed) throw new Error('redisDedupeStore: closed')
+      if (closed) throw new Error('pocketsflow-webhooks: redisDedupeStore: closed')
       if (owned) await usable(client)
       const typed = typeof type === 'string' && type !== '' ? type : undefined
       const value = owner + ++claims + (typed === undefined ? '' : `:${typed}`)
@@ -344,8 +345,6 @@ function mayHaveRun(error: unknown): boolean {
   return !(error instanceof Error && error.message.includes("Stream isn't writeable"))
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
 /** EVALSHA, and EVAL when Redis does not have the script (a restart, SCRIPT FLUSH). */
 async function runClaim(client: Redis, key: string, value: string, pendingTtlMs: number, takeOver: string[]): Promise<unknown> {
   try {
@@ -367,12 +366,4 @@ function duplicateOf(current: unknown): ClaimResult {
     if (pending !== null) type = current.slice(pending[0].length)
   }
   return type ? { firstType: type } : false
-}
-
-export function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new TypeError(`pocketsflow-webhooks: "${name}" must be a positive number of milliseconds, got ${String(value)}`)
-  }
-  return value
 }

@@ -1,18 +1,23 @@
 import {
-  describeThrown,
-  parseEvent,
-  resolveLogger,
-  serializeEvent,
-  storableText,
   WebhookReceiverClosedError,
   type ClaimResult,
   type DeadLetter,
-  type InboxOutcome,
-  type InboxProcessor,
   type Logger,
   type WebhookEvent,
   type WebhookInbox,
 } from '@pocketsflow-webhooks/core'
+import {
+  describeThrown,
+  parseEvent,
+  positiveNumber,
+  resolveLogger,
+  serializeEvent,
+  settledWithin,
+  sleep,
+  storableText,
+  type InboxOutcome,
+  type InboxProcessor,
+} from '@pocketsflow-webhooks/core/inbox'
 import { Queue, UnrecoverableError, WaitingError, Worker, type Job, type JobsOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { closeClient, createClient, describeServer, usable, type RedisConnectionOptions } from './connection.js'
@@ -24,7 +29,7 @@ import {
   encodeDeadLetterMarker,
   type StoredDeadLetter,
 } from './dead-letters.js'
-import { DEFAULT_RETENTION_MS, positive } from './dedupe.js'
+import { DEFAULT_RETENTION_MS } from './dedupe.js'
 import { decodeJobIdType, encodeJobId, type JobData } from './job.js'
 
 export const DEFAULT_QUEUE_NAME = 'pocketsflow-webhooks'
@@ -92,6 +97,10 @@ interface RunningAttempt {
  * A durable webhook inbox on BullMQ: `record()` stores each event in Redis before the 200, and
  * workers (in the web process, or a separate one with `startInboxWorker`) run the handlers with
  * retries that survive crashes and restarts.
+ * @example
+ * ```ts
+ * app.use(pocketsflowWebhook({ secret, on, inbox: bullmqInbox({ connection: { url: process.env.REDIS_URL } }) }))
+ * ```
  */
 export function bullmqInbox(options: BullmqInboxOptions): WebhookInbox {
   return new BullmqInbox(options)
@@ -122,22 +131,22 @@ class BullmqInbox implements WebhookInbox {
   #closing: Promise<void> | undefined
 
   constructor(options: BullmqInboxOptions) {
-    if (options === null || typeof options !== 'object') throw new TypeError('bullmqInbox: options must be an object')
+    if (options === null || typeof options !== 'object') throw new TypeError('pocketsflow-webhooks: bullmqInbox: options must be an object')
     const connection = options.connection
     if (connection === null || typeof connection !== 'object') {
-      throw new TypeError('bullmqInbox: "connection" is required: { url: process.env.REDIS_URL } or an ioredis instance')
+      throw new TypeError('pocketsflow-webhooks: bullmqInbox: "connection" is required: { url: process.env.REDIS_URL } or an ioredis instance')
     }
     this.#connection = connection
     this.#queueName = options.queueName ?? DEFAULT_QUEUE_NAME
     if (typeof this.#queueName !== 'string' || this.#queueName === '' || this.#queueName.includes(':')) {
-      throw new TypeError(`bullmqInbox: "queueName" must be a non-empty string without ":", got ${JSON.stringify(this.#queueName)}`)
+      throw new TypeError(`pocketsflow-webhooks: bullmqInbox: "queueName" must be a non-empty string without ":", got ${JSON.stringify(this.#queueName)}`)
     }
     this.#prefix = options.prefix
-    this.#retentionMs = positive('retentionMs', options.retentionMs, DEFAULT_RETENTION_MS)
-    this.#concurrency = positive('concurrency', options.concurrency, DEFAULT_CONCURRENCY)
-    if (!Number.isInteger(this.#concurrency)) throw new TypeError(`bullmqInbox: "concurrency" must be a whole number, got ${this.#concurrency}`)
-    this.#lockDurationMs = positive('lockDurationMs', options.lockDurationMs, DEFAULT_LOCK_DURATION_MS)
-    this.#stalledIntervalMs = positive('stalledIntervalMs', options.stalledIntervalMs, DEFAULT_STALLED_INTERVAL_MS)
+    this.#retentionMs = positiveNumber('retentionMs', options.retentionMs, DEFAULT_RETENTION_MS)
+    this.#concurrency = positiveNumber('concurrency', options.concurrency, DEFAULT_CONCURRENCY)
+    if (!Number.isInteger(this.#concurrency)) throw new TypeError(`pocketsflow-webhooks: bullmqInbox: "concurrency" must be a whole number, got ${this.#concurrency}`)
+    this.#lockDurationMs = positiveNumber('lockDurationMs', options.lockDurationMs, DEFAULT_LOCK_DURATION_MS)
+    this.#stalledIntervalMs = positiveNumber('stalledIntervalMs', options.stalledIntervalMs, DEFAULT_STALLED_INTERVAL_MS)
     this.#ownLogger = options.logger === undefined ? undefined : resolveLogger(options.logger)
 
     this.#client = this.#own(createClient(connection, 'command', `${this.#queueName}:producer`))
@@ -152,7 +161,7 @@ class BullmqInbox implements WebhookInbox {
   }
 
   async record(event: WebhookEvent): Promise<ClaimResult> {
-    if (this.#closing) throw new Error('bullmqInbox: closed')
+    if (this.#closing) throw new Error('pocketsflow-webhooks: bullmqInbox: closed')
     await usable(this.#client)
     const jobId = encodeJobId(event.id, event.type)
     // One BullMQ script does both the "seen" check and the insert (its deduplication key, kept for
@@ -189,7 +198,7 @@ class BullmqInbox implements WebhookInbox {
   }
 
   start(processor: InboxProcessor): void {
-    if (this.#worker) throw new Error('bullmqInbox: start() was already called')
+    if (this.#worker) throw new Error('pocketsflow-webhooks: bullmqInbox: start() was already called')
     if (this.#closing) return
     this.#processor = processor
     const client = this.#own(createClient(this.#connection, 'worker', `${this.#queueName}:worker`))
@@ -349,7 +358,7 @@ class BullmqInbox implements WebhookInbox {
         running.stoppedBy = 'lost-lock'
         running.controller.abort(new Error('the worker lost its lock on the event: another worker will run it'))
       }
-      throw new Error('bullmqInbox: the lock on the event was lost; the handler will be recorded by the attempt that holds it')
+      throw new Error('pocketsflow-webhooks: bullmqInbox: the lock on the event was lost; the handler will be recorded by the attempt that holds it')
     }
   }
 
@@ -499,13 +508,13 @@ class BullmqInbox implements WebhookInbox {
 
   async deadLetters(options?: { limit?: number }): Promise<DeadLetter[]> {
     const limit = options?.limit ?? 50
-    if (!Number.isInteger(limit) || limit < 1) throw new TypeError(`bullmqInbox.deadLetters: "limit" must be a whole number >= 1, got ${String(limit)}`)
+    if (!Number.isInteger(limit) || limit < 1) throw new TypeError(`pocketsflow-webhooks: bullmqInbox.deadLetters: "limit" must be a whole number >= 1, got ${String(limit)}`)
     await usable(this.#client)
     return this.#deadLetters.list(limit)
   }
 
   async replay(id: string): Promise<boolean> {
-    if (typeof id !== 'string' || id === '') throw new TypeError('bullmqInbox.replay: "id" must be a non-empty string')
+    if (typeof id !== 'string' || id === '') throw new TypeError('pocketsflow-webhooks: bullmqInbox.replay: "id" must be a non-empty string')
     await usable(this.#client)
     return this.#deadLetters.replay(id)
   }
@@ -525,13 +534,13 @@ class BullmqInbox implements WebhookInbox {
       // unreachable: once no attempt of ours runs any more, it gets a moment, not forever.
       const idleThenGrace = this.#idle().then(() => sleep(CLOSE_GRACE_MS))
       const finished = Promise.race([drained, idleThenGrace])
-      if (!(await settlesWithin(finished, timeoutMs))) {
+      if (!(await settledWithin(finished, timeoutMs))) {
         for (const running of this.#running.values()) {
           if (running.stoppedBy) continue
           running.stoppedBy = 'close'
           running.controller.abort(new WebhookReceiverClosedError())
         }
-        await settlesWithin(drained, CLOSE_GRACE_MS)
+        await settledWithin(drained, CLOSE_GRACE_MS)
       }
       if (this.#running.size > 0) {
         // Redis is unreachable, most likely: the locks of these jobs expire and another worker
@@ -539,7 +548,7 @@ class BullmqInbox implements WebhookInbox {
         this.#logger.warn({ jobs: this.#running.size }, 'bullmqInbox: running events could not be given back in time; another worker takes them over once their lock expires')
       }
     }
-    await settlesWithin(
+    await settledWithin(
       this.#queue.close().catch((error: unknown) => this.#logError('queue', error)),
       timeoutMs === Infinity ? Infinity : CLOSE_GRACE_MS,
     )
@@ -583,19 +592,4 @@ function union(a: readonly string[] | undefined, b: readonly string[]): string[]
 function retryDelayOf(error: Error | undefined): number {
   const delay = (error as { retryInMs?: unknown } | undefined)?.retryInMs
   return typeof delay === 'number' && Number.isFinite(delay) && delay >= 0 ? delay : DEAD_LETTER_RETRY_MS
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  if (ms === Infinity) return promise.then(() => true)
-  let timer: ReturnType<typeof setTimeout> | undefined
-  return Promise.race([
-    promise.then(() => true),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), ms)
-    }),
-  ]).finally(() => clearTimeout(timer))
 }

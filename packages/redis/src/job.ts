@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { storableText } from '@pocketsflow-webhooks/core'
+import { storableText } from '@pocketsflow-webhooks/core/inbox'
 
 /** What is stored per event in the BullMQ job. */
 export interface JobData {

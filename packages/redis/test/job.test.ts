@@ -1,7 +1,7 @@
 // The BullMQ job id format, without Redis: enc(eventId)|enc(storableText(type))|uuid.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { storableText } from '@pocketsflow-webhooks/core'
+import { storableText } from '@pocketsflow-webhooks/core/inbox'
 import { decodeJobIdType, encodeJobId } from '../src/job.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/

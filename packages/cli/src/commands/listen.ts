@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { parseArgs } from 'node:util'
-import { createWebhookReceiver, describeThrown, type RejectionReason } from '@pocketsflow-webhooks/core'
+import { createWebhookReceiver, type RejectionReason } from '@pocketsflow-webhooks/core'
+import { describeThrown } from '@pocketsflow-webhooks/core/inbox'
 import { receiveNodeRequest, sendNodeResponse } from '@pocketsflow-webhooks/core/node'
 import { MAX_NESTING, nestsDeeperThan } from '../depth.js'
 import { diagnoseDelivery } from '../diagnose.js'

@@ -1,6 +1,6 @@
 import { decodeHex, encodeHex, utf8 } from '../encoding.js'
 import { UNTYPED } from '../event.js'
-import { DUPLICATE, readHeader } from '../headers.js'
+import { REPEATED_HEADER, readHeader } from '../headers.js'
 import { isPlainObject } from '../json.js'
 import { parseTimestamp } from '../timestamp.js'
 import { MAX_SIGNATURES, type Scheme } from './scheme.js'
@@ -16,7 +16,7 @@ export const pocketbookScheme: Scheme = {
   readHeaders(headers) {
     const header = readHeader(headers, SIGNATURE)
     if (header === undefined || header === '') return 'missing_signature'
-    if (header === DUPLICATE) return 'duplicate_header'
+    if (header === REPEATED_HEADER) return 'duplicate_header'
     let t: string | undefined
     const signatures: Uint8Array[] = []
     const parts = header.split(',')

@@ -1,7 +1,7 @@
 import { canonicalPocketsflowType } from '../events/pocketsflow.js'
 import { decodeHex, encodeHex, utf8 } from '../encoding.js'
 import { UNTYPED } from '../event.js'
-import { DUPLICATE, readHeader } from '../headers.js'
+import { REPEATED_HEADER, readHeader } from '../headers.js'
 import { parseTimestamp } from '../timestamp.js'
 import type { Scheme } from './scheme.js'
 
@@ -22,13 +22,13 @@ export const pocketsflowScheme: Scheme = {
   readHeaders(headers) {
     const signature = readHeader(headers, SIGNATURE)
     if (signature === undefined || signature === '') return 'missing_signature'
-    if (signature === DUPLICATE) return 'duplicate_header'
+    if (signature === REPEATED_HEADER) return 'duplicate_header'
     if (signature.length !== 64) return 'invalid_signature_header'
     const bytes = decodeHex(signature)
     if (!bytes) return 'invalid_signature_header'
 
     const timestamp = readHeader(headers, TIMESTAMP)
-    if (timestamp === DUPLICATE) return 'duplicate_header'
+    if (timestamp === REPEATED_HEADER) return 'duplicate_header'
     let timestampMs: number | undefined
     if (timestamp !== undefined && timestamp !== '') {
       timestampMs = parseTimestamp(timestamp, 'auto')
@@ -36,7 +36,7 @@ export const pocketsflowScheme: Scheme = {
     }
 
     const type = readHeader(headers, EVENT)
-    if (type === DUPLICATE) return 'duplicate_header'
+    if (type === REPEATED_HEADER) return 'duplicate_header'
 
     return {
       signatures: [bytes],

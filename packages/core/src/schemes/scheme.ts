@@ -15,7 +15,7 @@ export interface SignedHeaders {
 }
 
 /** The parts of an event a scheme takes from the verified, parsed payload. */
-export interface EventFields {
+export interface PayloadFields {
   readonly type: string
   readonly deliveredType: string
   readonly data: unknown
@@ -42,7 +42,7 @@ export interface Scheme {
   /** The HMAC key bytes for a configured secret; throws a configuration error when it is unusable. */
   keyFromSecret(secret: string): Uint8Array
   readHeaders(headers: HeadersInput): SignedHeaders | RejectionReason
-  eventFields(payload: Record<string, unknown>, headers: SignedHeaders): EventFields | RejectionReason
+  eventFields(payload: Record<string, unknown>, headers: SignedHeaders): PayloadFields | RejectionReason
   /** The signed content's prefix and the headers to send, minus the signature itself. */
   prepareSignature(input: SignInput): { prefix: string; headers: Record<string, string>; signatureHeader: string }
   formatSignature(mac: Uint8Array, input: SignInput): string

@@ -1,6 +1,6 @@
 import { decodeBase64, decodeBase64Lenient, encodeBase64 } from '../encoding.js'
 import { UNTYPED } from '../event.js'
-import { DUPLICATE, readHeader } from '../headers.js'
+import { REPEATED_HEADER, readHeader } from '../headers.js'
 import { isPlainObject } from '../json.js'
 import { parseTimestamp } from '../timestamp.js'
 import { MAX_SIGNATURES, type Scheme } from './scheme.js'
@@ -31,7 +31,7 @@ export const standardWebhooksScheme: Scheme = {
     const id = readHeader(headers, 'webhook-id')
     const timestamp = readHeader(headers, 'webhook-timestamp')
     const header = readHeader(headers, 'webhook-signature')
-    if (id === DUPLICATE || timestamp === DUPLICATE || header === DUPLICATE) return 'duplicate_header'
+    if (id === REPEATED_HEADER || timestamp === REPEATED_HEADER || header === REPEATED_HEADER) return 'duplicate_header'
     if (header === undefined || header === '') return 'missing_signature'
     if (id === undefined || id === '') return 'missing_webhook_id'
     if (timestamp === undefined || timestamp === '') return 'missing_timestamp'

@@ -43,7 +43,15 @@ export interface SignedRequest {
   readonly body: string
 }
 
-/** Builds a correctly signed delivery, ready for supertest, `app.inject()`, `fetch` or `new Request()`. */
+/**
+ * Builds a correctly signed delivery, ready for supertest, `app.inject()`, `fetch` or `new Request()`.
+ * @example
+ * ```ts
+ * const delivery = await signedRequest({ secret, type: 'order.completed', overrides: { customer: { email: 'a@example.com' } } })
+ * const res = await request(app).post('/webhooks/pocketsflow').set(delivery.headers).send(delivery.body)
+ * expect(res.status).toBe(200)
+ * ```
+ */
 export async function signedRequest(options: SignedRequestOptions): Promise<SignedRequest> {
   const provider = options.provider ?? 'pocketsflow'
   const body = options.body ?? JSON.stringify(options.payload ?? samplePayload(provider, options))

@@ -340,11 +340,11 @@ export function samplePocketsflowPayload(
 ): Record<string, unknown> {
   const canonical = canonicalPocketsflowType(type)
   if (!isPocketsflowEventType(canonical)) {
-    throw new TypeError(`samplePocketsflowPayload: unknown Pocketsflow event type ${JSON.stringify(type)}`)
+    throw new TypeError(`pocketsflow-webhooks: samplePocketsflowPayload: unknown Pocketsflow event type ${JSON.stringify(type)}`)
   }
   const shape = options.shape ?? 'reference'
   if (shape !== 'reference' && shape !== 'vendor') {
-    throw new TypeError(`samplePocketsflowPayload: shape must be 'reference' or 'vendor', got ${JSON.stringify(shape)}`)
+    throw new TypeError(`pocketsflow-webhooks: samplePocketsflowPayload: shape must be 'reference' or 'vendor', got ${JSON.stringify(shape)}`)
   }
 
   const now = Date.now()
@@ -473,7 +473,7 @@ export function samplePocketbookEnvelope<T extends PocketbookEventType>(
   options: SamplePocketbookEnvelopeOptions<T> = {},
 ): PocketbookEnvelope<T, PocketbookEventDataMap[T]> {
   if (!isPocketbookEventType(type)) {
-    throw new TypeError(`samplePocketbookEnvelope: unknown Pocketbook event type ${JSON.stringify(type)}`)
+    throw new TypeError(`pocketsflow-webhooks: samplePocketbookEnvelope: unknown Pocketbook event type ${JSON.stringify(type)}`)
   }
   const now = Date.now()
   const build: (now: number) => PocketbookEventDataMap[T] = pocketbookBuilders[type]

@@ -2,7 +2,7 @@ import v8 from 'node:v8'
 import vm from 'node:vm'
 import fc from 'fast-check'
 import { describe, expect, it, vi } from 'vitest'
-import { DEFAULT_DEDUPE_TTL_MS, MemoryDedupeStore } from '../index.js'
+import { DEFAULT_DEDUPE_TTL_MS, MemoryDedupeStore } from '../../src/index.js'
 
 function clock(start = 0) {
   let t = start

@@ -4,7 +4,8 @@ import { createServer, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { Redis } from 'ioredis'
 import { signedRequest } from '@pocketsflow-webhooks/core/testing'
-import { startInboxWorker, type InboxAttempt, type InboxOutcome, type InboxProcessor, type WebhookEvent, type WebhookHandlerError, type WebhookInbox } from '@pocketsflow-webhooks/core'
+import { startInboxWorker, type WebhookEvent, type WebhookHandlerError, type WebhookInbox } from '@pocketsflow-webhooks/core'
+import { type InboxAttempt, type InboxOutcome, type InboxProcessor } from '@pocketsflow-webhooks/core/inbox'
 import { bullmqInbox } from '../src/index.js'
 import { post, quiet, REDIS_URL, SECRET, sleep, testScope, uniqueName } from './helpers.js'
 
@@ -16,7 +17,7 @@ function redis(): Redis {
   return client
 }
 
-describe('bullmqInbox (review regressions)', () => {
+describe('bullmqInbox at its seams', () => {
   it('a final attempt whose handler failed is dead-lettered, not given back, when close() interrupts the next handler', async () => {
     const name = queue('close-final')
     const errors: WebhookHandlerError[] = []

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { backoffDelay } from './index.js'
+import { backoffDelay } from '../src/inbox-toolkit.js'
 
 const options = { maxAttempts: 5, minDelayMs: 100, maxDelayMs: 1000, factor: 2, jitter: false }
 

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import * as node from './index.js'
-import * as web from './web.js'
-import type { Provider } from './types.js'
+import * as node from '../src/index.js'
+import * as web from '../src/web.js'
+import type { Provider } from '../src/types.js'
 
 const SECRET = 'whsec_test_4f9a2c1d8e7b6a5f'
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0)

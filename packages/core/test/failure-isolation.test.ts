@@ -1,21 +1,21 @@
 // Regressions from review: user code and slow dependencies must never cost a delivery, crash the
 // process or make close() lie.
 import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest'
-import * as node from './index.js'
+import * as node from '../src/index.js'
 import {
   createWebhookReceiver,
   isEventType,
   MemoryDedupeStore,
   signWebhook,
-  describeThrown,
   WebhookHandlerError,
   WebhookReceiverClosedError,
   type AnyEventFor,
   type DedupeStore,
   type Logger,
   type PocketsflowEvent,
-} from './index.js'
-import * as web from './web.js'
+} from '../src/index.js'
+import { describeThrown } from '../src/inbox-toolkit.js'
+import * as web from '../src/web.js'
 
 const SECRET = 'whsec_robustness'
 

@@ -6,13 +6,13 @@ import {
   type OrderCompletedData,
   type PocketsflowEventType,
   type SubscriptionEventData,
-} from '../events/pocketsflow.js'
+} from '../../src/events/pocketsflow.js'
 import {
   POCKETBOOK_EVENT_TYPES,
   type BulkJobCompletedData,
   type PocketbookEnvelope,
-} from '../events/pocketbook.js'
-import { samplePocketbookEnvelope, samplePocketsflowPayload, sampleStandardWebhooksPayload } from './samples.js'
+} from '../../src/events/pocketbook.js'
+import { samplePocketbookEnvelope, samplePocketsflowPayload, sampleStandardWebhooksPayload } from '../../src/testing/samples.js'
 
 type SubscriptionType = Extract<PocketsflowEventType, `customer.subscription.${string}`>
 type InvoiceType = Extract<PocketsflowEventType, `invoice.${string}`>
@@ -285,7 +285,7 @@ describe('Web-only environments', () => {
   })
 
   it('imports no Node built-ins', () => {
-    const source = readFileSync(new URL('./samples.ts', import.meta.url), 'utf8')
+    const source = readFileSync(new URL('../../src/testing/samples.ts', import.meta.url), 'utf8')
     const specifiers = [...source.matchAll(/\bfrom\s+['"]([^'"]+)['"]/g)].map((m) => m[1])
     expect(specifiers.length).toBeGreaterThan(0)
     for (const specifier of specifiers) expect(specifier).toMatch(/^\.\.\/events\/pocket(sflow|book)\.js$/)

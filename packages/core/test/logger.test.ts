@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { consoleLogger } from './index.js'
+import { consoleLogger } from '../src/inbox-toolkit.js'
 
 afterEach(() => vi.restoreAllMocks())
 

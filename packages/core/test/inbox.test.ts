@@ -5,19 +5,16 @@ import fc from 'fast-check'
 import { describe, expect, it, vi } from 'vitest'
 import {
   createWebhookReceiver,
-  parseEvent,
-  serializeEvent,
   signWebhook,
   startInboxWorker,
   verifyWebhook,
   WebhookHandlerError,
   WebhookHandlerTimeoutError,
-  type InboxAttempt,
-  type InboxProcessor,
   type WebhookEvent,
   type WebhookInbox,
-} from './index.js'
-import { signedRequest } from './testing/index.js'
+} from '../src/index.js'
+import { parseEvent, serializeEvent, type InboxAttempt, type InboxProcessor } from '../src/inbox-toolkit.js'
+import { signedRequest } from '../src/testing/index.js'
 
 const SECRET = 'whsec_inbox_test_secret_0123456789'
 

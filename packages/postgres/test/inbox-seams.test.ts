@@ -176,7 +176,7 @@ describe('postgresInbox outcomes at the edges', () => {
   })
 })
 
-describe('postgresInbox: exactly once at the seams found in review', () => {
+describe('postgresInbox: exactly once at its seams', () => {
   const delivery = () => signedRequest({ secret: SECRET, type: 'order.completed' })
 
   it('a success whose early record failed (a transient error) is written with the outcome: the retry does not run it again', async () => {

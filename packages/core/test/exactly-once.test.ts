@@ -17,7 +17,7 @@ import {
   type WebhookEvent,
   type WebhookReceiverOptions,
   type WebhookRequest,
-} from './index.js'
+} from '../src/index.js'
 
 const SECRET = 'whsec_exactly_once_test_secret'
 const fast = { minDelayMs: 1, maxDelayMs: 4 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { POCKETBOOK_EVENT_TYPES, POCKETSFLOW_EVENT_TYPES, verifyWebhook } from '../index.js'
-import { generateSecret, rejectedDeliveries, signedRequest } from './index.js'
+import { POCKETBOOK_EVENT_TYPES, POCKETSFLOW_EVENT_TYPES, verifyWebhook } from '../../src/index.js'
+import { generateSecret, rejectedDeliveries, signedRequest } from '../../src/testing/index.js'
 
 describe('signedRequest', () => {
   it.each(POCKETSFLOW_EVENT_TYPES)('builds a delivery of %s that the verifier accepts', async (type) => {

@@ -18,7 +18,7 @@ import {
   type ReviewCreatedData,
   type SubscriptionEventData,
   type SubscriptionTrialWillEndData,
-} from './pocketsflow.js'
+} from '../../src/events/pocketsflow.js'
 
 const EXPECTED_TYPES = [
   'order.completed',

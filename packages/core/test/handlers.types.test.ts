@@ -10,7 +10,7 @@ import {
   type UntypedEvent,
   type WebhookHandlerError,
   UNTYPED,
-} from './index.js'
+} from '../src/index.js'
 
 const secret = 'whsec_types'
 

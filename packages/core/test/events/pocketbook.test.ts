@@ -9,7 +9,7 @@ import {
   type PocketbookEventDataMap,
   type PocketbookEventType,
   type VoucherCreatedData,
-} from './pocketbook.js'
+} from '../../src/events/pocketbook.js'
 
 const EXPECTED_TYPES = [
   'certificate.created',

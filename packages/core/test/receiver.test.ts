@@ -11,7 +11,7 @@ import {
   type Logger,
   type ReceiverResult,
   type WebhookReceiverOptions,
-} from './index.js'
+} from '../src/index.js'
 
 const SECRET = 'whsec_receiver_test_secret_0123456789'
 const fast = { minDelayMs: 1, maxDelayMs: 5 }
@@ -546,7 +546,7 @@ describe('answers without a promise while every step is synchronous', () => {
 
 describe('createWebhookReceiver on Web Crypto (./web)', () => {
   it('runs the same pipeline: 200, after(), dedupe, 401', async () => {
-    const web = await import('./web.js')
+    const web = await import('../src/web.js')
     const handler = vi.fn()
     const r = web.createWebhookReceiver({ secret: SECRET, logger: false, on: { 'order.completed': handler } })
     const d = await delivery('order.completed')

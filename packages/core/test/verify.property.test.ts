@@ -1,8 +1,8 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import * as node from './index.js'
-import * as web from './web.js'
-import type { Provider, RejectionReason } from './types.js'
+import * as node from '../src/index.js'
+import * as web from '../src/web.js'
+import type { Provider, RejectionReason } from '../src/types.js'
 
 const NOW = Date.UTC(2026, 5, 1)
 const now = () => NOW

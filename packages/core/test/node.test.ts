@@ -1,9 +1,9 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { createWebhookReceiver, type WebhookReceiverOptions } from './index.js'
-import { receiveNodeRequest, sendNodeResponse } from './node.js'
-import { signedRequest } from './testing/index.js'
+import { createWebhookReceiver, type WebhookReceiverOptions } from '../src/index.js'
+import { receiveNodeRequest, sendNodeResponse } from '../src/node.js'
+import { signedRequest } from '../src/testing/index.js'
 
 const SECRET = 'whsec_node_glue'
 let server: Server | undefined

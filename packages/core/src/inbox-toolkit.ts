@@ -1,0 +1,14 @@
+// `@pocketsflow-webhooks/core/inbox`: what packages built on the core need and applications do not
+// (inbox engines such as @pocketsflow-webhooks/redis and /postgres, adapters): the processor an
+// inbox's workers run, an event's stored text form, error and logger helpers, backoff, waiting and
+// option checks. The root entry keeps the application's surface.
+export { DEFAULT_RETENTION_MS, type DeadLetter, type InboxAttempt, type InboxOutcome, type InboxProcessor, type WebhookInbox } from './inbox.js'
+export type { ClaimResult, DedupeStore, DuplicateClaim } from './dedupe/store.js'
+export type { Logger } from './types.js'
+export type { WebhookEvent } from './event.js'
+export { parseEvent, serializeEvent, storableText } from './event.js'
+export { describeThrown, WebhookReceiverClosedError } from './errors.js'
+export { backoffDelay } from './dispatch.js'
+export { consoleLogger, resolveLogger, silentLogger } from './logger.js'
+export { positiveNumber } from './option-checks.js'
+export { settledWithin, sleep } from './timing.js'
