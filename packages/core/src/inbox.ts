@@ -3,18 +3,18 @@ import type { WebhookEvent } from './event.js'
 import type { Logger } from './types.js'
 
 /**
- * A durable inbox: the receiver records each verified event in it before answering 200, and the
- * inbox's workers run the handlers later, with retries that survive a crash. The engines
- * (`@pocketsflow-webhooks/redis`, `@pocketsflow-webhooks/postgres`) implement this interface; the
- * adapters never see it, they only pass `inbox` through to the core receiver.
- */
-/**
  * How long a durable store remembers an event id (30 days), for every engine: the Pocketsflow
  * signature covers the body only, not its timestamp, so a body captured once can be replayed later
  * with a fresh timestamp, and only the dedupe refuses it, for as long as it remembers the id.
  */
 export const DEFAULT_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
 
+/**
+ * A durable inbox: the receiver records each verified event in it before answering 200, and the
+ * inbox's workers run the handlers later, with retries that survive a crash. The engines
+ * (`@pocketsflow-webhooks/redis`, `@pocketsflow-webhooks/postgres`) implement this interface; the
+ * adapters never see it, they only pass `inbox` through to the core receiver.
+ */
 export interface WebhookInbox {
   /**
    * Names the queue or table and the server it is on (e.g. `bullmq redis://127.0.0.1:6379/0

@@ -4,7 +4,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import getRawBody from 'raw-body'
 import type { ReceiverResult, WebhookReceiver } from './receiver.js'
-import { isArrayBuffer } from './realm.js'
 import type { Body } from './types.js'
 
 export interface NodeRequestInput {
@@ -55,9 +54,9 @@ export async function receiveNodeRequest(receiver: WebhookReceiver, input: NodeR
   const { req } = input
   const checked = receiver.precheck({ method: req.method, headers: req.headers })
   if (checked.rejected) return checked.rejected
-  const body = await readNodeBody(receiver, input)
-  if (!isBody(body)) return body
-  return receiver.handleNow({ method: req.method, headers: req.headers, body, checked, mismatchHint: input.mismatchHint })
+  const read = await readNodeBody(receiver, input)
+  if (read.answer) return read.answer
+  return receiver.handleNow({ method: req.method, headers: req.headers, body: read.body, checked, mismatchHint: input.mismatchHint })
 }
 
 /** `receiveNodeRequest()` for a guard: verification alone (`receiver.verify()`), nothing claimed, no handlers. */
@@ -65,35 +64,39 @@ export async function verifyNodeRequest(receiver: WebhookReceiver, input: NodeRe
   const { req } = input
   const checked = receiver.precheck({ method: req.method, headers: req.headers })
   if (checked.rejected) return checked.rejected
-  const body = await readNodeBody(receiver, input)
-  if (!isBody(body)) return body
-  return receiver.verify({ method: req.method, headers: req.headers, body, checked, mismatchHint: input.mismatchHint })
+  const read = await readNodeBody(receiver, input)
+  if (read.answer) return read.answer
+  return receiver.verify({ method: req.method, headers: req.headers, body: read.body, checked, mismatchHint: input.mismatchHint })
 }
 
-/** The body's bytes: kept by a parser, or read from the stream; or the answer when they can't be had. */
-async function readNodeBody(receiver: WebhookReceiver, input: NodeRequestInput): Promise<Body | ReceiverResult> {
+/** The body: kept by a parser, or read from the stream; or the answer when it can't be had. */
+type ReadBody = { readonly body: Body; readonly answer?: undefined } | { readonly answer: ReceiverResult }
+
+async function readNodeBody(receiver: WebhookReceiver, input: NodeRequestInput): Promise<ReadBody> {
   const { req } = input
-  if (input.rawBody !== undefined && input.rawBody !== null) return input.rawBody
+  // Whatever a parser kept goes to the receiver as it is: bytes are verified, anything else is its 400.
+  if (input.rawBody !== undefined && input.rawBody !== null) return { body: input.rawBody }
   const advice = input.mountAdvice ?? 'run the webhook handler before any body parser, or keep the raw body bytes and pass them as rawBody'
   if (input.consumed || req.readableEnded) {
-    return receiver.reject('configuration_error', `the request body was read by another body parser before the webhook handler, and its raw bytes were not kept: ${advice}`)
+    return {
+      answer: receiver.reject(
+        'configuration_error',
+        `the request body was read by another body parser before the webhook handler, and its raw bytes were not kept: ${advice}`,
+      ),
+    }
   }
   try {
-    return await getRawBody(req, { limit: receiver.bodyLimit, length: req.headers['content-length'] })
+    return { body: await getRawBody(req, { limit: receiver.bodyLimit, length: req.headers['content-length'] }) }
   } catch (error) {
     const type = (error as { type?: string }).type
-    if (type === 'entity.too.large') return receiver.reject('body_too_large')
+    if (type === 'entity.too.large') return { answer: receiver.reject('body_too_large') }
     // setEncoding() on the request is a mounting mistake; a stream that is merely not readable
     // any more (the client hung up before we started reading) is the sender's doing.
     if (type === 'stream.encoding.set') {
-      return receiver.reject('configuration_error', `the request stream was decoded by other middleware: ${advice}`)
+      return { answer: receiver.reject('configuration_error', `the request stream was decoded by other middleware: ${advice}`) }
     }
-    return receiver.reject('body_unreadable')
+    return { answer: receiver.reject('body_unreadable') }
   }
-}
-
-function isBody(value: Body | ReceiverResult): value is Body {
-  return typeof value === 'string' || ArrayBuffer.isView(value) || isArrayBuffer(value)
 }
 
 /**

@@ -2,8 +2,6 @@ import { Inject, Injectable, Logger, type LogLevel, type OnApplicationShutdown, 
 import { DiscoveryService } from '@nestjs/core'
 import {
   createWebhookReceiver,
-  createWebhookVerifier,
-  normaliseWebhookPath,
   type EventHandler,
   type Logger as WebhookLogger,
   type OneOrMany,
@@ -81,11 +79,12 @@ export class PocketsflowWebhookService implements OnModuleInit, OnModuleDestroy,
     }
     this.#closeTimeoutMs = options.closeTimeoutMs ?? options.shutdownTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS
     if (!(this.#closeTimeoutMs >= 0)) throw new TypeError('pocketsflow-webhooks: "closeTimeoutMs" must be >= 0 (or Infinity)')
-    // Checked here, while Nest creates the application, so a missing secret or a bad path stops
-    // NestFactory.create() with the core's message instead of failing the first delivery. The
-    // receiver itself needs the discovered handlers: it is made once every provider exists.
-    createWebhookVerifier(this.#receiverOptions())
-    this.#path = normaliseWebhookPath(options.path)
+    // Every option is checked here, while Nest creates the application, so a mistake (a missing
+    // secret, a bad path, a bad bodyLimit) stops NestFactory.create() with the core's message
+    // instead of failing later. The receiver itself needs the discovered handlers, so it is made
+    // once every provider exists; this one, without handlers, starts nothing (no inbox workers)
+    // and is only read for its path.
+    this.#path = createWebhookReceiver({ ...this.#receiverOptions(), on: undefined, onEvent: undefined }).path
   }
 
   #receiverOptions() {

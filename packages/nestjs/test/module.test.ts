@@ -228,6 +228,15 @@ describe('PocketsflowWebhookModule configuration', () => {
     await expect(boot('express', AppModule)).rejects.toThrow(/"path" must start with "\/"/)
   })
 
+  it('fails NestFactory.create itself, before app.init(), for any receiver option the core refuses', async () => {
+    const { NestFactory } = await import('@nestjs/core')
+    for (const bad of [{ bodyLimit: 0 }, { storeTimeoutMs: -1 }, { handlerTimeoutMs: 0 }]) {
+      @Module({ imports: [PocketsflowWebhookModule.forRoot({ secret: SECRET, logger: quiet, ...bad })] })
+      class AppModule {}
+      await expect(NestFactory.create(AppModule, { logger: false, abortOnError: false })).rejects.toThrow(new RegExp(Object.keys(bad)[0] as string))
+    }
+  })
+
   it('with a durable inbox: records before the 200, and the decorated methods run from its workers', async () => {
     const recorded = new Map<string, WebhookEvent>()
     let processor: InboxProcessor | undefined

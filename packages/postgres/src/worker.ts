@@ -51,7 +51,9 @@ export class Worker {
     // every slot busy completes without awaiting anything.
     const run = this.#pumpOnce().finally(() => {
       this.#pumping = undefined
-      this.#schedule()
+      // A wake-up that came after the run's last look at the slots is not left to the next poll.
+      if (this.#pumpAgain && !state.closing) void this.pump()
+      else this.#schedule()
     })
     this.#pumping = run
     return run

@@ -1,10 +1,8 @@
-// Review probes (kept because they fail: each demonstrates a defect of the refactor).
-//
-// 1. In the CommonJS build, `@pocketsflow-webhooks/core/inbox` (dist/inbox.cjs) bundles
-// its own copy of event.ts, so its serializeEvent() never sees the payload text the receiver
-// (dist/index.cjs) remembered for the event. The CJS builds of @pocketsflow-webhooks/redis and
-// /postgres now take serializeEvent from that subpath (before: from the root, the receiver's own
-// module). Needs the built dist (pnpm --filter ./packages/core build).
+// The built entries as packages load them. In CommonJS, @pocketsflow-webhooks/core/inbox must share
+// the root's modules with state: the payload text the receiver keeps for an event is what the
+// engines' serializeEvent (taken from /inbox) stores, byte for byte (tsup used to give each CommonJS
+// entry its own copy). Needs the built dist (pnpm build). And core/node hands whatever a parser kept
+// to the receiver, bytes or not: it is never mistaken for an answer.
 import { createRequire } from 'node:module'
 import { describe, expect, it } from 'vitest'
 import { createWebhookReceiver as createSourceReceiver } from '../src/index.js'
@@ -67,11 +65,6 @@ describe('CommonJS: the receiver and @pocketsflow-webhooks/core/inbox agree on t
   })
 })
 
-// 2. receiveNodeRequest()/handleNodeRequest() now tell a body from an answer with isBody(): a kept
-// rawBody that is not a string, typed array or ArrayBuffer (e.g. a verify hook's `req.rawBody` set
-// to something else) is returned AS the ReceiverResult. Before the refactor it went to the verifier
-// and was answered 400 invalid_payload (logged, `rejected` hook); now Express crashes in
-// sendNodeResponse (result.response is undefined) and answers a 500 through next(error).
 describe('core/node: a kept rawBody that is not bytes', () => {
   it('is answered by the receiver (400), not handed back as the result', async () => {
     const secret = 'whsec_review_raw_body_0123456789'
