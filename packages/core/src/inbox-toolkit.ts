@@ -1,7 +1,8 @@
 // `@pocketsflow-webhooks/core/inbox`: what packages built on the core need and applications do not
 // (inbox engines such as @pocketsflow-webhooks/redis and /postgres, adapters): the processor an
-// inbox's workers run, an event's stored text form, error and logger helpers, backoff, waiting and
-// option checks. The root entry keeps the application's surface.
+// inbox's workers run, an event's stored text form, error and logger helpers, backoff, waiting,
+// option checks, and the Fetch glue for adapters built on Request. The root entry keeps the
+// application's surface.
 export { DEFAULT_RETENTION_MS, type DeadLetter, type InboxAttempt, type InboxOutcome, type InboxProcessor, type WebhookInbox } from './inbox.js'
 export type { ClaimResult, DedupeStore, DuplicateClaim } from './dedupe/store.js'
 export type { Logger } from './types.js'
@@ -12,3 +13,4 @@ export { backoffDelay } from './dispatch.js'
 export { consoleLogger, resolveLogger, silentLogger } from './logger.js'
 export { positiveNumber } from './option-checks.js'
 export { settledWithin, sleep } from './timing.js'
+export { fetchHandlerFor, receiveFetchRequest } from './fetch.js'

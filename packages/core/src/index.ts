@@ -5,8 +5,10 @@ import { createReceiverWith, type WebhookReceiver, type WebhookReceiverOptions }
 import { signWith, type SignOptions } from './sign.js'
 import type { Body, HeadersInput, Provider } from './types.js'
 import { createVerifier, type Verifier, type VerifyOptions, type VerifyResult } from './verify.js'
+import { fetchHandlerFor, type FetchHandler } from './fetch.js'
 
 export * from './shared.js'
+export type { FetchHandler, WaitUntil } from './fetch.js'
 
 /**
  * Creates the framework-free receiver that adapters wrap. Throws on invalid configuration only.
@@ -20,6 +22,21 @@ export * from './shared.js'
  */
 export function createWebhookReceiver<P extends Provider = 'pocketsflow'>(options: WebhookReceiverOptions<P>): WebhookReceiver {
   return createReceiverWith(nodeCrypto, options)
+}
+
+/**
+ * A Fetch API handler, `(request, { waitUntil }?) => Promise<Response>`, for Bun, Deno, Cloudflare
+ * Workers, Vercel Edge or any fetch server: every request it is given is a delivery (routing is the
+ * host's). The handlers run after the response, through `waitUntil` when given.
+ * @example
+ * ```ts
+ * const handle = createFetchHandler({ secret, on: { 'order.completed': grant } })
+ * export default { fetch: (request, env, ctx) => handle(request, { waitUntil: ctx.waitUntil.bind(ctx) }) } // a Worker
+ * Bun.serve({ fetch: (request) => handle(request) })
+ * ```
+ */
+export function createFetchHandler<P extends Provider = 'pocketsflow'>(options: WebhookReceiverOptions<P>): FetchHandler {
+  return fetchHandlerFor(createWebhookReceiver(options))
 }
 
 /** A reusable verifier: keys are prepared once. Its `verify` never throws. */
