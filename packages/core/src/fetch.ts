@@ -50,20 +50,17 @@ export function fetchHandlerFor(receiver: WebhookReceiver): FetchHandler {
 /**
  * Starts the handlers' work once the response has been handed back: a macrotask later, so the host
  * takes the response first and a handler's synchronous start never delays it. Given to `waitUntil`
- * when there is one; if `waitUntil` throws, the work still runs (the event is acknowledged).
+ * when there is one, so the host keeps the instance alive until it settles; if `waitUntil` throws,
+ * the work runs all the same (the event is acknowledged). For adapters built on Request (Hono).
  */
-function runAfterResponse(after: () => Promise<void>, waitUntil: WaitUntil | undefined): void {
-  let start: () => void = () => {}
-  const started = new Promise<void>((resolve) => (start = resolve))
-  const work = started.then(after)
-  if (waitUntil) {
-    try {
-      waitUntil(work)
-    } catch {
-      // Not this host's waitUntil (or called outside a request): the work runs all the same.
-    }
+export function runAfterResponse(after: () => Promise<void>, waitUntil: WaitUntil | undefined): void {
+  const work = new Promise<void>((resolve) => setTimeout(resolve, 0)).then(after)
+  if (!waitUntil) return
+  try {
+    waitUntil(work)
+  } catch {
+    // Not this host's waitUntil (or called outside a request): the work runs all the same.
   }
-  setTimeout(start, 0)
 }
 
 /**

@@ -1,0 +1,22 @@
+// Types only (checked by `pnpm run typecheck`): the handler mounts on apps of any Env, and
+// c.var.pocketsflowEvent is typed before and after it.
+import { Hono } from 'hono'
+import { describe, expectTypeOf, it } from 'vitest'
+import { isEventType, pocketsflowWebhook, type PocketsflowContextEvent, type WebhookReceiver } from '../src/index.js'
+
+describe('types', () => {
+  it('mounts on an app with its own bindings and types c.var.pocketsflowEvent', () => {
+    const webhook = pocketsflowWebhook({ secret: 'whsec_types_only', on: { 'order.completed': (event) => void event.data.customer.email } })
+    expectTypeOf(webhook.receiver).toEqualTypeOf<WebhookReceiver>()
+    const app = new Hono<{ Bindings: { POCKETSFLOW_WEBHOOK_SECRET: string } }>()
+    app.use(async (c, next) => {
+      await next()
+      expectTypeOf(c.var.pocketsflowEvent).toEqualTypeOf<PocketsflowContextEvent | undefined>()
+    })
+    app.post('/webhooks/pocketsflow', webhook, (c) => {
+      const event = c.var.pocketsflowEvent
+      if (event && isEventType(event, 'order.completed')) expectTypeOf(event.data.customer.email).toBeString()
+      return c.body(null)
+    })
+  })
+})
