@@ -72,7 +72,8 @@ export async function receiveFetchRequest(receiver: WebhookReceiver, request: Re
   const { method, headers } = request
   const checked = receiver.precheck({ method, headers })
   if (checked.rejected) return checked.rejected
-  if (request.bodyUsed) return receiver.reject('configuration_error', BODY_USED)
+  // Read, or locked by a reader someone took: either way its exact bytes are not ours to have.
+  if (request.bodyUsed || request.body?.locked) return receiver.reject('configuration_error', BODY_USED)
   const body = await readBody(request, receiver.bodyLimit)
   if (body === TOO_LARGE) return receiver.reject('body_too_large')
   if (body === UNREADABLE) return receiver.reject('body_unreadable')

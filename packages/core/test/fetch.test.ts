@@ -106,6 +106,10 @@ describe.each([
     await request.text()
     expect((await handle(request)).status).toBe(500)
     expect(errors.join(' ')).toMatch(/request\.clone\(\)/)
+    // Locked by a reader someone took, unread: the same mounting mistake, not the sender's 400.
+    const locked = requestOf(await signedRequest({ secret: SECRET, type: 'order.completed' }))
+    locked.body?.getReader()
+    expect((await handle(locked)).status).toBe(500)
   })
 
   it('has close(), deadLetters() and replay(): 503 once closed, a failed event listed and replayed', async () => {

@@ -10,7 +10,7 @@ import {
   type WebhookReceiverOptions,
   type WebhookResponse,
 } from '@pocketsflow-webhooks/core'
-import { receiveFetchRequest, runAfterResponse, type WaitUntil } from '@pocketsflow-webhooks/core/inbox'
+import { receiveFetchRequest, resolveLogger, runAfterResponse, type WaitUntil } from '@pocketsflow-webhooks/core/inbox'
 import type { Context, MiddlewareHandler, Next } from 'hono'
 
 /** A verified event as downstream code finds it on `c.var.pocketsflowEvent`; narrow it with `isEventType`. */
@@ -70,6 +70,7 @@ export interface PocketsflowWebhookMiddleware extends MiddlewareHandler<Pocketsf
  */
 export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: PocketsflowWebhookOptions<P>): PocketsflowWebhookMiddleware {
   const receiver = createWebhookReceiver(options)
+  const logger = resolveLogger(options.logger)
   const callNext = options.callNext === true
 
   const middleware = async (c: Context<PocketsflowWebhookEnv>, next: Next): Promise<Response | void> => {
@@ -88,6 +89,10 @@ export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: 
     const answer = c.res
     try {
       await next()
+    } catch (error) {
+      // Hono hands only Error instances to app.onError; anything else thrown after this one would
+      // make the authentic delivery a 500. It is logged, and the sender gets its 200.
+      logger.error({ err: error }, 'a handler after pocketsflowWebhook() threw; the delivery is acknowledged all the same')
     } finally {
       // Whatever the handlers after this one answered (or Hono's 404 when none did), the sender gets
       // the acknowledgement, and the authentic event is processed.
