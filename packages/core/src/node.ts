@@ -3,7 +3,7 @@
 // running the handlers once the answer is out. Framework specifics stay in the adapters.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import getRawBody from 'raw-body'
-import type { ReceiverResult, WebhookReceiver } from './receiver.js'
+import type { ReceiverResult, WebhookReceiver, WebhookRequest } from './receiver.js'
 import type { Body } from './types.js'
 
 export interface NodeRequestInput {
@@ -51,22 +51,30 @@ export interface NodeHandleInput extends Omit<NodeRequestInput, 'req'> {
  * never a re-serialized body.
  */
 export async function receiveNodeRequest(receiver: WebhookReceiver, input: NodeRequestInput): Promise<ReceiverResult> {
-  const { req } = input
-  const checked = receiver.precheck({ method: req.method, headers: req.headers })
-  if (checked.rejected) return checked.rejected
-  const read = await readNodeBody(receiver, input)
-  if (read.answer) return read.answer
-  return receiver.handleNow({ method: req.method, headers: req.headers, body: read.body, checked, mismatchHint: input.mismatchHint })
+  const read = await readNodeRequest(receiver, input)
+  return read.answer ?? receiver.handleNow(read.request)
 }
 
 /** `receiveNodeRequest()` for a guard: verification alone (`receiver.verify()`), nothing claimed, no handlers. */
 export async function verifyNodeRequest(receiver: WebhookReceiver, input: NodeRequestInput): Promise<ReceiverResult> {
+  const read = await readNodeRequest(receiver, input)
+  return read.answer ?? receiver.verify(read.request)
+}
+
+/**
+ * The request for the receiver, its headers checked before a byte of the body is read; or the
+ * answer, when the headers condemn it or its body can't be had.
+ */
+async function readNodeRequest(
+  receiver: WebhookReceiver,
+  input: NodeRequestInput,
+): Promise<{ readonly request: WebhookRequest; readonly answer?: undefined } | { readonly answer: ReceiverResult }> {
   const { req } = input
   const checked = receiver.precheck({ method: req.method, headers: req.headers })
-  if (checked.rejected) return checked.rejected
+  if (checked.rejected) return { answer: checked.rejected }
   const read = await readNodeBody(receiver, input)
-  if (read.answer) return read.answer
-  return receiver.verify({ method: req.method, headers: req.headers, body: read.body, checked, mismatchHint: input.mismatchHint })
+  if (read.answer) return read
+  return { request: { method: req.method, headers: req.headers, body: read.body, checked, mismatchHint: input.mismatchHint } }
 }
 
 /** The body: kept by a parser, or read from the stream; or the answer when it can't be had. */

@@ -150,7 +150,8 @@ function createDecorator(registrations: Registration[]): PocketsflowWebhookDecor
       return receivers()
     },
     receiverAt(path: string): WebhookReceiver {
-      const wanted = typeof path === 'string' && path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
+      // As the core normalises a receiver's own path (a trailing slash dropped); any other string just matches none.
+      const wanted = typeof path === 'string' && path.startsWith('/') ? normaliseWebhookPath(path) : path
       const found = receivers().find((receiver) => receiver.path === wanted)
       if (found) return found
       throw new Error(

@@ -7,13 +7,7 @@
 // no charset would have got, so nothing is gained by sending the header unsigned.
 // Fastify's parser ignores the charset: nothing to do there.
 import type { Provider } from '@pocketsflow-webhooks/core'
-
-/** The header each scheme signs with; a delivery without it is refused by the core anyway. */
-const SIGNATURE_HEADERS: Readonly<Record<Provider, string>> = {
-  pocketsflow: 'x-pocketsflow-signature',
-  pocketbook: 'x-webhook-signature',
-  'standard-webhooks': 'webhook-signature',
-}
+import { signatureHeaderOf } from '@pocketsflow-webhooks/core/inbox'
 
 /** What the module sees of Nest's `HttpAdapterHost`. */
 export interface HttpAdapterHostLike {
@@ -55,8 +49,9 @@ function withoutForeignCharset(contentType: string): string | undefined {
  * before `main.ts` mounts anything. Does nothing on other platforms, or without an HTTP adapter.
  */
 export function acceptAnyCharset(host: HttpAdapterHostLike | undefined, provider: Provider | undefined): void {
-  const header = SIGNATURE_HEADERS[provider ?? 'pocketsflow']
-  if (host === undefined || header === undefined) return
+  if (host === undefined) return
+  // A delivery without it is refused by the core anyway.
+  const header = signatureHeaderOf(provider ?? 'pocketsflow')
   const mount = () => mountOn(host.httpAdapter, header)
   if (host.init$ !== undefined) host.init$.subscribe(mount)
   else mount()

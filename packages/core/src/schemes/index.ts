@@ -6,6 +6,11 @@ import { standardWebhooksScheme } from './standard-webhooks.js'
 
 export const PROVIDERS: readonly Provider[] = ['pocketsflow', 'pocketbook', 'standard-webhooks']
 
+/** The header that carries a sender's signature, lower-case. Throws for an unknown provider. */
+export function signatureHeaderOf(provider: Provider): string {
+  return schemeFor(provider).signatureHeader
+}
+
 export function schemeFor(provider: unknown = 'pocketsflow'): Scheme {
   switch (provider) {
     case 'pocketsflow':

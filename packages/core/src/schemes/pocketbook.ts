@@ -10,6 +10,7 @@ const SIGNATURE = 'x-webhook-signature'
 /** Pocketbook: `X-Webhook-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>…]` over `${t}.${body}`. */
 export const pocketbookScheme: Scheme = {
   provider: 'pocketbook',
+  signatureHeader: SIGNATURE,
   signedContentNames: ['timestamp.body'],
   keyFromSecret: (secret) => utf8(secret),
 

@@ -16,6 +16,7 @@ const EVENT = 'x-pocketsflow-event'
  */
 export const pocketsflowScheme: Scheme = {
   provider: 'pocketsflow',
+  signatureHeader: SIGNATURE,
   signedContentNames: ['body', 'timestamp.body'],
   keyFromSecret: (secret) => utf8(secret),
 

@@ -37,6 +37,8 @@ export interface SignInput {
 
 export interface Scheme {
   readonly provider: Provider
+  /** The header carrying the signature, lower-case: a request without it is not this sender's delivery. */
+  readonly signatureHeader: string
   /** Names of `prefixes` entries, for the debug detail of which one matched. */
   readonly signedContentNames: readonly string[]
   /** The HMAC key bytes for a configured secret; throws a configuration error when it is unusable. */

@@ -12,8 +12,11 @@ const PREFIX = 'whsec_'
  * `webhook-signature: v1,<base64> [v1,<base64> …]` over `${id}.${timestamp}.${body}`;
  * the secret is base64 after its `whsec_` prefix.
  */
+const SIGNATURE = 'webhook-signature'
+
 export const standardWebhooksScheme: Scheme = {
   provider: 'standard-webhooks',
+  signatureHeader: SIGNATURE,
   signedContentNames: ['id.timestamp.body'],
 
   keyFromSecret(secret) {
@@ -30,7 +33,7 @@ export const standardWebhooksScheme: Scheme = {
   readHeaders(headers) {
     const id = readHeader(headers, 'webhook-id')
     const timestamp = readHeader(headers, 'webhook-timestamp')
-    const header = readHeader(headers, 'webhook-signature')
+    const header = readHeader(headers, SIGNATURE)
     if (id === REPEATED_HEADER || timestamp === REPEATED_HEADER || header === REPEATED_HEADER) return 'duplicate_header'
     if (header === undefined || header === '') return 'missing_signature'
     if (id === undefined || id === '') return 'missing_webhook_id'
@@ -68,7 +71,7 @@ export const standardWebhooksScheme: Scheme = {
     return {
       prefix: `${id}.${t}.`,
       headers: { 'webhook-id': id, 'webhook-timestamp': t },
-      signatureHeader: 'webhook-signature',
+      signatureHeader: SIGNATURE,
     }
   },
   formatSignature: (mac) => `v1,${encodeBase64(mac)}`,
