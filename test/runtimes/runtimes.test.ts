@@ -1,47 +1,67 @@
 // createFetchHandler on the real web-standard runtimes: each server script of ./servers runs in its
-// own Bun or Deno process (the binaries of this package's `bun` and `deno` npm dependencies) and is
-// driven over real HTTP from here. Needs the built packages (`pnpm run build`). Under CI=true a
-// runtime that is not installed fails the suite; elsewhere its tests are skipped.
+// own Bun, Deno or workerd process (the binaries of this package's `bun`, `deno` and `workerd` npm
+// dependencies) and is driven over real HTTP from here. Needs the built packages (`pnpm run build`).
+// Under CI=true a runtime that is not installed fails the suite; elsewhere its tests are skipped.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { createRequire } from 'node:module'
+import { connect } from 'node:net'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { signedRequest, type SignedRequest } from '@pocketsflow-webhooks/core/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { bunBinary, CI, denoBinary, workerdBinary } from '../runtime-binaries.js'
+// @ts-expect-error: the example's plain ES module, without types
+import { bundleWorker } from '../../examples/cloudflare-worker/build.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const fromHere = createRequire(join(here, 'package.json'))
-const CI = process.env['CI'] === 'true' || process.env['CI'] === '1'
 const SECRET = 'whsec_runtimes_0123456789abcdef'
 /** The servers' bodyLimit (servers/handler.mjs). */
 const BODY_LIMIT = 16 * 1024
 /** The first start may compile (Deno) or warm caches: generous. */
 const START_TIMEOUT_MS = 15_000
 
-/** The runtime's own executable inside its npm package (not the package's Node.js launcher, so a kill reaches it). */
-function binary(pkg: string, path: string): string | undefined {
-  try {
-    const file = join(dirname(fromHere.resolve(`${pkg}/package.json`)), path)
-    return existsSync(file) ? file : undefined
-  } catch {
-    return undefined
-  }
-}
-
 interface Runtime {
   readonly name: string
   readonly command: string | undefined
-  readonly args: readonly string[]
+  /** The command's arguments, or (workerd) made at start-up in a scratch directory it may write to. */
+  readonly args: readonly string[] | ((scratch: string) => Promise<string[]>)
+  /** The port the server listens on, from its output; by default its stdout line `listening <port>`. */
+  readonly port?: (output: string) => string | undefined
 }
 
-const bun = binary('bun', 'bin/bun.exe')
+const bun = bunBinary
+
+/**
+ * A Worker as wrangler would deploy it: the script bundled as examples/cloudflare-worker bundles
+ * its own (esbuild, the `workerd` export condition: the core's Web Crypto build), and a workerd
+ * config that serves it on a free loopback port, the secret bound from the environment.
+ */
+async function workerArgs(script: string, scratch: string): Promise<string[]> {
+  await bundleWorker(join(here, script), { outfile: join(scratch, 'worker.js') })
+  const config = `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [(name = "main", worker = .worker)],
+  sockets = [(name = "http", address = "127.0.0.1:0", http = (), service = "main")],
+);
+const worker :Workerd.Worker = (
+  modules = [(name = "worker.js", esModule = embed "worker.js")],
+  compatibilityDate = "2026-11-01",
+  bindings = [(name = "POCKETSFLOW_WEBHOOK_SECRET", fromEnvironment = "POCKETSFLOW_WEBHOOK_SECRET")],
+);
+`
+  await writeFile(join(scratch, 'config.capnp'), config)
+  return ['serve', join(scratch, 'config.capnp')]
+}
+
+/** workerd says where it listens on stderr: `Listening on http://127.0.0.1:<port>`. */
+const workerdPort = (output: string) => /Listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1]
 
 const RUNTIMES: readonly Runtime[] = [
   { name: 'createFetchHandler on Bun', command: bun, args: ['servers/bun.mjs'] },
   {
     name: 'createFetchHandler on Deno',
-    command: binary('deno', 'deno'),
+    command: denoBinary,
     // npm packages from test/runtimes/node_modules as pnpm linked them (nothing fetched, nothing written);
     // only the permissions the server needs.
     args: [
@@ -57,11 +77,26 @@ const RUNTIMES: readonly Runtime[] = [
   },
   // The Hono adapter (packages/hono, built) in a Hono app Bun serves: the same contract.
   { name: '@pocketsflow-webhooks/hono on Bun', command: bun, args: ['servers/hono-bun.mjs'] },
+  // Cloudflare's runtime: the handlers outlive the response only through ctx.waitUntil, and the
+  // servers' handlers take 100 ms, so a handler that ran proves they were handed to it.
+  {
+    name: 'createFetchHandler on workerd (Cloudflare Workers)',
+    command: workerdBinary,
+    args: (scratch) => workerArgs('servers/worker.mjs', scratch),
+    port: workerdPort,
+  },
+  {
+    name: '@pocketsflow-webhooks/hono on workerd (Cloudflare Workers)',
+    command: workerdBinary,
+    args: (scratch) => workerArgs('servers/hono-worker.mjs', scratch),
+    port: workerdPort,
+  },
 ]
 
 interface Server {
   readonly base: string
   readonly child: ChildProcess
+  readonly scratch: string
   lines(): string[]
   output(): string
   /** Resolves once a stdout line satisfies `match`, rejects after `timeoutMs`. */
@@ -69,7 +104,9 @@ interface Server {
 }
 
 async function startServer(runtime: Runtime, command: string): Promise<Server> {
-  const child = spawn(command, runtime.args, {
+  const scratch = await mkdtemp(join(tmpdir(), 'pocketsflow-runtime-'))
+  const args = typeof runtime.args === 'function' ? await runtime.args(scratch) : runtime.args
+  const child = spawn(command, args, {
     cwd: here,
     env: { ...process.env, POCKETSFLOW_WEBHOOK_SECRET: SECRET, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -113,17 +150,42 @@ async function startServer(runtime: Runtime, command: string): Promise<Server> {
       waiters.add(check)
       check()
     })
-  const server = { base: '', child, lines, output: () => output, waitForLine }
+  const server = { base: '', child, scratch, lines, output: () => output, waitForLine }
   try {
-    const listening = await waitForLine((line) => line.startsWith('listening '), START_TIMEOUT_MS)
-    return { ...server, base: `http://127.0.0.1:${listening.slice('listening '.length)}/webhooks/pocketsflow` }
+    const port = runtime.port
+      ? await waitFor(() => runtime.port?.(output), () => exited, START_TIMEOUT_MS, runtime.name, () => output)
+      : (await waitForLine((line) => line.startsWith('listening '), START_TIMEOUT_MS)).slice('listening '.length)
+    return { ...server, base: `http://127.0.0.1:${port}/webhooks/pocketsflow` }
   } catch (error) {
-    await stopServer(child)
+    await stopServer(server)
     throw error
   }
 }
 
-async function stopServer(child: ChildProcess): Promise<void> {
+/** Polls `read` until it gives a value; fails if the process exits or after `timeoutMs`. */
+async function waitFor<T>(
+  read: () => T | undefined,
+  exited: () => string | undefined,
+  timeoutMs: number,
+  name: string,
+  output: () => string,
+): Promise<T> {
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    const value = read()
+    if (value !== undefined) return value
+    if (exited() !== undefined) throw new Error(`${name} server ${exited()}:\n${output()}`)
+    if (Date.now() > until) throw new Error(`${name} server: not listening within ${timeoutMs} ms:\n${output()}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+async function stopServer({ child, scratch }: Pick<Server, 'child' | 'scratch'>): Promise<void> {
+  await stopProcess(child)
+  await rm(scratch, { recursive: true, force: true })
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   child.kill('SIGTERM')
@@ -134,16 +196,58 @@ async function stopServer(child: ChildProcess): Promise<void> {
 
 const post = (url: string, request: SignedRequest) => fetch(url, { method: 'POST', headers: request.headers, body: request.body })
 
-/** A body of `size` bytes as a stream: fetch sends it chunked, with no Content-Length. */
-function chunkedBody(size: number, chunk = 4 * 1024): ReadableStream<Uint8Array> {
-  let sent = 0
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (sent >= size) return controller.close()
-      const bytes = new Uint8Array(Math.min(chunk, size - sent)).fill(0x20)
-      sent += bytes.byteLength
-      controller.enqueue(bytes)
-    },
+/**
+ * POSTs up to `size` bytes of spaces with `Transfer-Encoding: chunked` (no Content-Length) over a
+ * raw socket, a chunk at a time, and stops sending once an answer arrives. A server may answer 413
+ * and close while the body is still coming (workerd does): fetch would then fail with EPIPE, and
+ * writing on would make the connection reset and the answer lost.
+ */
+function postChunked(url: string, headers: Record<string, string>, size: number): Promise<{ status: number; body: string }> {
+  const { hostname, port, pathname } = new URL(url)
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname)
+    let received = ''
+    let done = false
+    const finish = (error?: Error) => {
+      if (done) return
+      done = true
+      socket.destroy()
+      clearTimeout(timer)
+      if (error) return reject(error)
+      const [head = '', rest = ''] = received.split('\r\n\r\n', 2)
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1])
+      // One small JSON answer: whole, or as the first chunk.
+      const body = /transfer-encoding: chunked/i.test(head) ? (rest.split('\r\n')[1] ?? '') : rest
+      resolve({ status, body })
+    }
+    /** The whole answer is in: headers and a body of Content-Length bytes, or the last chunk. */
+    const complete = () => {
+      const end = received.indexOf('\r\n\r\n')
+      if (end < 0) return false
+      const head = received.slice(0, end)
+      const length = /content-length: (\d+)/i.exec(head)?.[1]
+      if (length !== undefined) return received.length - end - 4 >= Number(length)
+      return received.endsWith('0\r\n\r\n')
+    }
+    const timer = setTimeout(() => finish(new Error(`no complete answer within 5 s: ${JSON.stringify(received)}`)), 5_000)
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1')
+      if (complete()) finish()
+    })
+    socket.on('error', (error) => finish(received === '' ? error : undefined))
+    socket.on('close', () => finish(received === '' ? new Error('closed without an answer') : undefined))
+    socket.on('connect', async () => {
+      const lines = [`POST ${pathname} HTTP/1.1`, `Host: ${hostname}:${port}`, 'Transfer-Encoding: chunked', 'Connection: close']
+      for (const [name, value] of Object.entries(headers)) if (name.toLowerCase() !== 'content-length') lines.push(`${name}: ${value}`)
+      socket.write(`${lines.join('\r\n')}\r\n\r\n`)
+      const chunk = `${(4096).toString(16)}\r\n${' '.repeat(4096)}\r\n`
+      for (let sent = 0; sent < size; sent += 4096) {
+        if (received !== '' || done) return
+        socket.write(chunk)
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+      if (received === '' && !done) socket.write('0\r\n\r\n')
+    })
   })
 }
 
@@ -161,7 +265,7 @@ for (const runtime of RUNTIMES) {
     }, START_TIMEOUT_MS + 5_000)
 
     afterAll(async () => {
-      if (server) await stopServer(server.child)
+      if (server) await stopServer(server)
     })
 
     it('a signed delivery: 200 {"received":true}, the handler runs once, after the response', async () => {
@@ -200,17 +304,9 @@ for (const runtime of RUNTIMES) {
 
     it('a body over bodyLimit sent chunked, without Content-Length: 413', async () => {
       const delivery = await signedRequest({ secret: SECRET, type: 'order.completed' })
-      const init: RequestInit & { duplex: 'half' } = {
-        method: 'POST',
-        headers: delivery.headers,
-        body: chunkedBody(BODY_LIMIT * 4),
-        duplex: 'half',
-      }
-      const request = new Request(server.base, init)
-      expect(request.headers.get('content-length')).toBeNull()
-      const response = await fetch(request)
+      const response = await postChunked(server.base, delivery.headers, BODY_LIMIT * 4)
       expect(response.status).toBe(413)
-      expect(await response.json()).toEqual({ error: 'payload too large' })
+      expect(JSON.parse(response.body)).toEqual({ error: 'payload too large' })
     })
 
     it('malformed JSON, correctly signed: 400', async () => {

@@ -10,11 +10,13 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const ADAPTERS = ['core', 'express', 'fastify', 'koa', 'next', 'nestjs']
+const ADAPTERS = ['core', 'express', 'fastify', 'hono', 'koa', 'next', 'nestjs']
 // Every peer of the adapters, plus what those frameworks need beside them to serve a request.
 const NEWEST = [
   'express',
   'fastify',
+  'hono',
+  '@hono/node-server',
   'koa',
   'next',
   'react',

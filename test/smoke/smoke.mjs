@@ -8,8 +8,10 @@
 //   node smoke.mjs                       # in the scratch app of pnpm check:latest
 import 'reflect-metadata'
 import { once } from 'node:events'
+import { existsSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 
 const require = createRequire(import.meta.url)
 const SECRET = 'whsec_smoke_test_secret'
@@ -99,6 +101,30 @@ const adapters = {
     return { post: fetchPoster(url), close: async () => (server.close(), await webhook.close()) }
   },
 
+  async hono(options) {
+    const { Hono } = await import('hono')
+    const { serve } = await import('@hono/node-server')
+    const { pocketsflowWebhook } = await import('@pocketsflow-webhooks/hono')
+    const app = new Hono()
+    const webhook = pocketsflowWebhook(options)
+    app.post(PATH, webhook)
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' })
+    await once(server, 'listening')
+    const url = `http://127.0.0.1:${server.address().port}${PATH}`
+    return { post: fetchPoster(url), close: async () => (server.close(), await webhook.close()) }
+  },
+
+  async 'core (createFetchHandler)'(options) {
+    const { createFetchHandler } = await import('@pocketsflow-webhooks/core')
+    // Called the way a fetch server calls it: a Request in, a Response out.
+    const handle = createFetchHandler(options)
+    const url = `https://shop.example${PATH}`
+    return {
+      post: async (delivery) => (await handle(new Request(url, { method: 'POST', headers: delivery.headers, body: delivery.body }))).status,
+      close: () => handle.close(),
+    }
+  },
+
   async 'next (App Router)'(options) {
     const { pocketsflowWebhook } = await import('@pocketsflow-webhooks/next')
     // Called the way Next calls a route handler: a Request in, a Response out.
@@ -144,7 +170,7 @@ async function nest(options, platform) {
 
 /** The CommonJS builds load too, on this Node.js, and give the same functions. */
 function commonJs() {
-  for (const name of ['core', 'express', 'fastify', 'koa', 'next', 'nestjs']) {
+  for (const name of ['core', 'express', 'fastify', 'hono', 'koa', 'next', 'nestjs']) {
     const exported = require(`@pocketsflow-webhooks/${name}`)
     const entry = name === 'core' ? exported.createWebhookReceiver : name === 'nestjs' ? exported.PocketsflowWebhookModule : exported.pocketsflowWebhook
     if (typeof entry !== 'function') throw new Error(`require('@pocketsflow-webhooks/${name}') has no entry point`)
@@ -155,12 +181,19 @@ function installedVersion(name) {
   try {
     return require(`${name}/package.json`).version
   } catch {
+    // Packages whose exports hide package.json (hono): up from their entry to the manifest.
+    try {
+      for (let dir = dirname(require.resolve(name)); dir !== dirname(dir); dir = dirname(dir)) {
+        const manifest = join(dir, 'package.json')
+        if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name === name) return JSON.parse(readFileSync(manifest, 'utf8')).version
+      }
+    } catch {}
     return 'not installed'
   }
 }
 
 const only = process.argv.slice(2)
-const frameworks = ['express', 'fastify', 'koa', 'next', '@nestjs/core', '@nestjs/platform-fastify']
+const frameworks = ['express', 'fastify', 'hono', 'koa', 'next', '@nestjs/core', '@nestjs/platform-fastify']
 console.log(`Node.js ${process.version}; ${frameworks.map((name) => `${name} ${installedVersion(name)}`).join(', ')}`)
 let failed = 0
 const checks = { 'CommonJS builds': async () => commonJs(), ...Object.fromEntries(Object.entries(adapters).map(([name, start]) => [name, () => smoke(name.split(' ')[0], start)])) }

@@ -151,7 +151,7 @@ interface AttemptResult {
   readonly succeeded?: readonly string[]
 }
 
-const SUCCEEDED: AttemptResult = Object.freeze({ failures: undefined, interrupted: false })
+const SUCCEEDED: AttemptResult = /* @__PURE__ */ Object.freeze({ failures: undefined, interrupted: false })
 const noReport = (): void => {}
 
 /** An event being dispatched in memory, from its first attempt to its outcome. */

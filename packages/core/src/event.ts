@@ -138,7 +138,7 @@ export function createEvent(fields: EventFields): WebhookEvent {
  * valid, signed body) overflows the stack. Set by the receiver only when an inbox will store the
  * event, so that other deliveries pay nothing for it.
  */
-const payloadTexts = new WeakMap<WebhookEvent, string>()
+const payloadTexts = /* @__PURE__ */ new WeakMap<WebhookEvent, string>()
 
 export function rememberPayloadText(event: WebhookEvent, text: string): void {
   // A byte order mark is legal before JSON text, not inside it as a value.

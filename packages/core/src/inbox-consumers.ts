@@ -13,8 +13,8 @@ export interface InboxConsumer {
   readonly path?: string | undefined
 }
 
-const started = new WeakSet<WebhookInbox>()
-const consumersOfQueue = new Map<string, InboxConsumer[]>()
+const started = /* @__PURE__ */ new WeakSet<WebhookInbox>()
+const consumersOfQueue = /* @__PURE__ */ new Map<string, InboxConsumer[]>()
 
 const describe = (consumer: InboxConsumer): string =>
   consumer.path === undefined ? `startInboxWorker (${consumer.provider})` : `the ${consumer.provider} receiver on ${consumer.path}`

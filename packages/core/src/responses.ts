@@ -30,15 +30,15 @@ export function statusForReason(reason: RejectionReason): number {
   return STATUS[reason] ?? 400
 }
 
-const JSON_HEADERS = Object.freeze({ 'content-type': 'application/json; charset=utf-8' })
+const JSON_HEADERS = /* @__PURE__ */ Object.freeze({ 'content-type': 'application/json; charset=utf-8' })
 
 function response(status: number, body: string, extra?: Record<string, string>): WebhookResponse {
   return Object.freeze({ status, headers: extra ? Object.freeze({ ...JSON_HEADERS, ...extra }) : JSON_HEADERS, body })
 }
 
 // Bodies are deliberately generic: the precise reason goes to the logs, never to the sender.
-export const ACCEPTED = response(200, '{"received":true}')
-export const DUPLICATE_ACKNOWLEDGED = response(200, '{"received":true,"duplicate":true}')
+export const ACCEPTED = /* @__PURE__ */ response(200, '{"received":true}')
+export const DUPLICATE_ACKNOWLEDGED = /* @__PURE__ */ response(200, '{"received":true,"duplicate":true}')
 export const RESPONSES: Readonly<Record<number, WebhookResponse>> = {
   400: response(400, '{"error":"invalid payload"}'),
   401: response(401, '{"error":"invalid signature"}'),

@@ -86,7 +86,7 @@ interface Match {
 }
 
 // Something threw that nothing should (a runtime quirk): the delivery is unverifiable, not a crash.
-const UNVERIFIABLE: ReceivedResult = Object.freeze({ ok: false, reason: 'signature_mismatch' })
+const UNVERIFIABLE: ReceivedResult = /* @__PURE__ */ Object.freeze({ ok: false, reason: 'signature_mismatch' })
 
 export function createVerifier<Key>(backend: CryptoBackend<Key>, options: VerifyOptions): CoreVerifier {
   const scheme: Scheme = schemeFor(options.provider)

@@ -1,6 +1,7 @@
 import type { BackendBody as Body, CryptoBackend } from './backend.js'
 import { encodeHex } from '../encoding.js'
 import { isArrayBuffer } from '../realm.js'
+import { sha256 } from './sha256.js'
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -30,11 +31,9 @@ function concat(prefix: string, body: Body): Uint8Array<ArrayBuffer> {
 export const webCrypto: CryptoBackend<CryptoKey> = {
   importKey: (secret) =>
     subtle().importKey('raw', new Uint8Array(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']),
-  async hmac(key, prefix, body) {
-    return new Uint8Array(await subtle().sign('HMAC', key, concat(prefix, body)))
-  },
-  async sha256Hex(body) {
-    return encodeHex(new Uint8Array(await subtle().digest('SHA-256', toBytes(body))))
-  },
+  // A plain .then, not an async function: one promise fewer per delivery (bench/web).
+  hmac: (key, prefix, body) => subtle().sign('HMAC', key, concat(prefix, body)).then((mac) => new Uint8Array(mac)),
+  // In JavaScript, not crypto.subtle.digest: the inputs are short (see sha256.ts).
+  sha256Hex: (body) => encodeHex(sha256(toBytes(body))),
   decode: (body) => (typeof body === 'string' ? body : decoder.decode(body)),
 }

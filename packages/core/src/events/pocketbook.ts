@@ -4,7 +4,7 @@
  * Data interfaces keep an index signature because senders add fields over time.
  */
 
-export const POCKETBOOK_EVENT_TYPES = Object.freeze([
+export const POCKETBOOK_EVENT_TYPES = /* @__PURE__ */ Object.freeze([
   'certificate.created',
   'certificate.minted',
   'certificate.transferred',
@@ -19,7 +19,7 @@ export const POCKETBOOK_EVENT_TYPES = Object.freeze([
 
 export type PocketbookEventType = (typeof POCKETBOOK_EVENT_TYPES)[number]
 
-const EVENT_TYPE_SET: ReadonlySet<string> = new Set<string>(POCKETBOOK_EVENT_TYPES)
+const EVENT_TYPE_SET: ReadonlySet<string> = /* @__PURE__ */ new Set<string>(POCKETBOOK_EVENT_TYPES)
 
 export function isPocketbookEventType(type: string): type is PocketbookEventType {
   return EVENT_TYPE_SET.has(type)

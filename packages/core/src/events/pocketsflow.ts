@@ -9,7 +9,7 @@
  */
 
 /** Canonical event types, in the order of the vendor's reference. */
-export const POCKETSFLOW_EVENT_TYPES = Object.freeze([
+export const POCKETSFLOW_EVENT_TYPES = /* @__PURE__ */ Object.freeze([
   'order.completed',
   'order.refunded',
   'customer.subscription.created',
@@ -41,7 +41,7 @@ export type PocketsflowEventType = (typeof POCKETSFLOW_EVENT_TYPES)[number]
  * Alternative spellings the sender uses for a canonical type. Handlers are registered under the
  * canonical name so that one handler sees the event whichever spelling arrives.
  */
-export const POCKETSFLOW_EVENT_ALIASES = Object.freeze({
+export const POCKETSFLOW_EVENT_ALIASES = /* @__PURE__ */ Object.freeze({
   'customer.subscription.pause': 'customer.subscription.paused',
 } as const)
 
@@ -49,7 +49,7 @@ export type PocketsflowEventAlias = keyof typeof POCKETSFLOW_EVENT_ALIASES
 
 // A Map, not a lookup on the aliases object: strings like `__proto__` or `toString` can't resolve
 // to anything inherited, and a string fresh from JSON.parse is hashed, not internalized, per lookup.
-const ALIASES: ReadonlyMap<string, string> = new Map(Object.entries(POCKETSFLOW_EVENT_ALIASES))
+const ALIASES: ReadonlyMap<string, string> = /* @__PURE__ */ new Map(/* @__PURE__ */ Object.entries(POCKETSFLOW_EVENT_ALIASES))
 
 /**
  * Maps an alias to its canonical type; any other string comes back unchanged (unknown types are
@@ -59,7 +59,7 @@ export function canonicalPocketsflowType(type: string): string {
   return ALIASES.get(type) ?? type
 }
 
-const EVENT_TYPE_SET: ReadonlySet<string> = new Set<string>(POCKETSFLOW_EVENT_TYPES)
+const EVENT_TYPE_SET: ReadonlySet<string> = /* @__PURE__ */ new Set<string>(POCKETSFLOW_EVENT_TYPES)
 
 /** True for canonical types only; pass aliases through {@link canonicalPocketsflowType} first. */
 export function isPocketsflowEventType(type: string): type is PocketsflowEventType {
