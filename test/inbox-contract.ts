@@ -6,7 +6,9 @@ import { describe, expect, it, vi } from 'vitest'
 import {
   signWebhook,
   startInboxWorker,
+  WebhookValidationError,
   type HandlerContext,
+  type StandardSchemaV1,
   type Provider,
   type WebhookEvent,
   type WebhookInbox,
@@ -33,6 +35,25 @@ const SECRET = 'whsec_inbox_contract_secret'
 const quick = { minDelayMs: 10, maxDelayMs: 20, jitter: false }
 const quiet = { debug() {}, info() {}, warn() {}, error() {} }
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * A Standard Schema for order.completed that needs an `amount`, unless `accepting()` says the
+ * schema was fixed. Asynchronous, as a validator that looks something up would be.
+ */
+function orderSchema(accepting: () => boolean): StandardSchemaV1<unknown, { amount?: number }> {
+  return {
+    '~standard': {
+      version: 1,
+      vendor: 'contract',
+      validate: async (value) => {
+        await sleep(1)
+        const amount = (value as { amount?: unknown }).amount
+        if (accepting() || typeof amount === 'number') return { value: value as { amount?: number } }
+        return { issues: [{ message: 'Required number', path: [{ key: 'amount' }] }] }
+      },
+    },
+  }
+}
 
 async function post(url: string, req: { headers: Record<string, string>; body: string }) {
   const res = await fetch(url, { method: 'POST', headers: req.headers, body: req.body })
@@ -289,6 +310,73 @@ export function describeInboxContract(name: string, engine: InboxEngine): void {
         ['order.completed', 'order.completed'],
         ['order.refunded', 'order.completed'],
       ])
+    })
+
+    it('a payload that fails its schema: acknowledged, its handler never runs, not retried, onError gets a WebhookValidationError, a dead letter that a replay after the fix runs once', async () => {
+      const runs = { typed: 0, onEvent: 0 }
+      const errors: unknown[] = []
+      let fixed = false
+      const app = await engine.start({
+        secret: SECRET,
+        logger: quiet,
+        retry: { ...quick, maxAttempts: 3 },
+        inbox: engine.inbox('schema_dead_letter'),
+        schemas: { 'order.completed': orderSchema(() => fixed) },
+        on: { 'order.completed': () => void runs.typed++ },
+        onEvent: () => void runs.onEvent++,
+        onError: (error) => void errors.push(error),
+      })
+      const receiver = app.webhook.receiver
+      const bad = await signedRequest({ secret: SECRET, type: 'order.completed', overrides: { amount: 'lots' } })
+      expect((await post(app.url, bad)).body).toEqual({ received: true })
+      await vi.waitFor(async () => expect(await receiver.deadLetters()).toHaveLength(1), { timeout: 10_000 })
+      await vi.waitFor(() => expect(errors).toHaveLength(1), { timeout: 10_000 })
+      const [letter] = await receiver.deadLetters()
+      // One attempt: another would check the same payload against the same schema.
+      expect(letter?.attempts).toBe(1)
+      expect(letter?.lastError).toMatch(/failed its schema.*amount: Required number/)
+      expect(letter?.completedHandlers).toEqual(['onEvent'])
+      const error = errors[0] as WebhookValidationError
+      expect(error).toBeInstanceOf(WebhookValidationError)
+      expect(error.issues).toEqual([{ message: 'Required number', path: ['amount'] }])
+      expect(error.type).toBe('order.completed')
+      expect(runs).toEqual({ typed: 0, onEvent: 1 })
+
+      // A valid payload of the same type runs as usual.
+      expect((await post(app.url, await signedRequest({ secret: SECRET, type: 'order.completed', overrides: { amount: 12 } }))).status).toBe(200)
+      await vi.waitFor(() => expect(runs).toEqual({ typed: 1, onEvent: 2 }), { timeout: 10_000 })
+
+      fixed = true
+      expect(await receiver.replay(letter?.id as string)).toBe(true)
+      await vi.waitFor(() => expect(runs.typed).toBe(2), { timeout: 10_000 })
+      await vi.waitFor(async () => expect(await receiver.deadLetters()).toEqual([]), { timeout: 10_000 })
+      await sleep(200)
+      expect(runs).toEqual({ typed: 2, onEvent: 2 })
+      expect(errors).toHaveLength(1)
+    })
+
+    it("testMode: 'ignore' acknowledges test-mode events and never stores or runs them; live ones go through", async () => {
+      const handled: boolean[] = []
+      const ignored: string[] = []
+      const app = await engine.start({
+        secret: SECRET,
+        logger: quiet,
+        inbox: engine.inbox('test_mode_ignore'),
+        testMode: 'ignore',
+        onEvent: (event) => void handled.push(event.testMode),
+        hooks: { ignored: (event, info) => void ignored.push(`${event.type}:${info.reason}`) },
+      })
+      const test = await signedRequest({ secret: SECRET, type: 'order.completed', overrides: { testMode: true, livemode: false } })
+      expect((await post(app.url, test)).body).toEqual({ received: true })
+      // Not recorded: the same bytes again are not a duplicate either.
+      expect((await post(app.url, test)).body).toEqual({ received: true })
+      const live = await signedRequest({ secret: SECRET, type: 'order.completed', overrides: { testMode: false, livemode: true } })
+      expect((await post(app.url, live)).body).toEqual({ received: true })
+      await vi.waitFor(() => expect(handled).toEqual([false]), { timeout: 10_000 })
+      await sleep(200)
+      expect(handled).toEqual([false])
+      expect(ignored).toEqual(['order.completed:test_mode', 'order.completed:test_mode'])
+      expect(await app.webhook.receiver.deadLetters()).toEqual([])
     })
 
     it('a web process whose handlers are all undefined only records: the worker gets every event', async () => {

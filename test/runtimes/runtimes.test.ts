@@ -28,6 +28,8 @@ interface Runtime {
   readonly args: readonly string[] | ((scratch: string) => Promise<string[]>)
   /** The port the server listens on, from its output; by default its stdout line `listening <port>`. */
   readonly port?: (output: string) => string | undefined
+  /** servers/worker.mjs, which also takes `?unbound` (ctx.waitUntil passed without its context). */
+  readonly unboundWaitUntil?: boolean
 }
 
 const bun = bunBinary
@@ -84,6 +86,7 @@ const RUNTIMES: readonly Runtime[] = [
     command: workerdBinary,
     args: (scratch) => workerArgs('servers/worker.mjs', scratch),
     port: workerdPort,
+    unboundWaitUntil: true,
   },
   {
     name: '@pocketsflow-webhooks/hono on workerd (Cloudflare Workers)',
@@ -319,6 +322,18 @@ for (const runtime of RUNTIMES) {
     it('only the one accepted delivery was ever handled', async () => {
       await new Promise((resolve) => setTimeout(resolve, 100))
       expect(handledLines(server)).toHaveLength(1)
+    })
+
+    // Only where the server takes `?unbound` (servers/worker.mjs): defined there, not skipped elsewhere.
+    if (runtime.unboundWaitUntil) it('ctx.waitUntil passed unbound: 500 before anything is claimed; bound, the same delivery is handled', async () => {
+      const delivery = await signedRequest({ secret: SECRET, type: 'order.completed' })
+      const refused = await post(`${server.base}?unbound`, delivery)
+      expect(refused.status).toBe(500)
+      expect(await refused.json()).toEqual({ error: 'webhook receiver misconfigured' })
+      const accepted = await post(server.base, delivery)
+      expect(await accepted.json()).toEqual({ received: true })
+      await server.waitForLine((line) => line.startsWith('handled ') && !handledLines(server).slice(0, 1).includes(line))
+      expect(handledLines(server)).toHaveLength(2)
     })
   })
 }

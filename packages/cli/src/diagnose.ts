@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { setImmediate as nextTurn } from 'node:timers/promises'
-import { PROVIDERS, verifyWebhook, type HeadersInput, type Provider, type RejectionReason } from '@pocketsflow-webhooks/core'
+import { PROVIDERS, verifyWebhook, type HeadersInput, type Provider, type RejectionReason, type WebhookEvent } from '@pocketsflow-webhooks/core'
 import { MAX_NESTING, nestsDeeperThan } from './depth.js'
 
 export interface Finding {
@@ -13,7 +13,8 @@ export interface Diagnosis {
   readonly verified: boolean
   readonly provider: Provider
   readonly reason?: RejectionReason
-  readonly event?: { readonly id: string; readonly type: string }
+  /** The verified event, when it verified. */
+  readonly event?: WebhookEvent
   readonly findings: readonly Finding[]
 }
 
@@ -90,7 +91,7 @@ export async function diagnoseDelivery(options: DiagnoseOptions): Promise<Diagno
     findings.push({ level: 'ok', message: `signature matches secret #${event.verification.secretIndex + 1} (${fingerprint(secrets[event.verification.secretIndex] as string)}), signed content: ${event.verification.signedContent}` })
     if (event.timestamp) findings.push({ level: 'ok', message: `timestamp ${event.timestamp.toISOString()}, ${skewText((options.now ?? Date.now)() - event.timestamp.getTime())}` })
     findings.push({ level: 'ok', message: `event ${event.type} (id ${event.id})` })
-    return { verified: true, provider, event: { id: event.id, type: event.type }, findings }
+    return { verified: true, provider, event, findings }
   }
   if (!result) {
     return { verified: false, provider, findings: [{ level: 'problem', message: 'the secret is not usable for this provider (empty, or not base64 for standard-webhooks)' }] }

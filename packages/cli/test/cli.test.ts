@@ -121,6 +121,42 @@ describe('pocketsflow-webhooks', () => {
       expect((await run(['verify', '--request', file, '--secret', SECRET])).code).toBe(0)
     })
 
+    it('--schema: checks the verified payload against the schema for its type, with each issue and its path', async () => {
+      // A Standard Schema by hand, in a plain module, as a user's compiled schema file would export it.
+      const schemaFile = join(dir, 'schemas.mjs')
+      writeFileSync(
+        schemaFile,
+        `const needsAmount = { '~standard': { version: 1, vendor: 'test', validate: async (value) =>
+           typeof value.amount === 'number' ? { value } : { issues: [{ message: 'Expected number', path: [{ key: 'amount' }] }, { message: 'Required', path: ['customer', 'email'] }] } } }
+         export const schemas = { 'order.completed': needsAmount }`,
+      )
+      const good = await capture('{"event":"order.completed","amount":1500}')
+      const ok = await run(['verify', '--headers', good.headerFile, '--body', good.bodyFile, '--secret', SECRET, '--schema', schemaFile])
+      expect(ok.code).toBe(0)
+      expect(ok.stdout).toContain('✓ the payload matches the schema for order.completed')
+
+      const bad = await capture('{"event":"order.completed","amount":"lots","testMode":true}')
+      const failed = await run(['verify', '--headers', bad.headerFile, '--body', bad.bodyFile, '--secret', SECRET, '--schema', schemaFile])
+      expect(failed.code).toBe(1)
+      expect(failed.stdout).toContain('✓ verified')
+      expect(failed.stdout).toContain('a test-mode event')
+      expect(failed.stdout).toContain('✗ the payload does not match the schema for order.completed')
+      expect(failed.stdout).toContain('✗ amount: Expected number')
+      expect(failed.stdout).toContain('✗ customer.email: Required')
+
+      const otherTypes = join(dir, 'refund-schemas.mjs')
+      writeFileSync(otherTypes, `export default { 'order.refunded': { '~standard': { version: 1, vendor: 'test', validate: () => ({ issues: [{ message: 'never' }] }) } } }`)
+      const unchecked = await run(['verify', '--headers', bad.headerFile, '--body', bad.bodyFile, '--secret', SECRET, '--schema', otherTypes])
+      expect(unchecked.code).toBe(0)
+      expect(unchecked.stdout).toContain('no schema for order.completed')
+
+      const notSchema = join(dir, 'not-a-schema.mjs')
+      writeFileSync(notSchema, 'export default { parse() {} }')
+      const usage = await run(['verify', '--headers', good.headerFile, '--body', good.bodyFile, '--secret', SECRET, '--schema', notSchema])
+      expect(usage.code).toBe(2)
+      expect(usage.stderr).toMatch(/exports no Standard Schema/)
+    })
+
     const signed = '{"event":"order.completed","amount":1500,"customer":{"email":"a@example.com"}}'
     it.each([
       ['a secret with a trailing newline', { used: `${SECRET}\n` }, /whitespace/],

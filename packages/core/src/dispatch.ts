@@ -1,4 +1,4 @@
-import { WebhookHandlerError, WebhookHandlerTimeoutError, WebhookReceiverClosedError } from './errors.js'
+import { WebhookHandlerError, WebhookHandlerTimeoutError, WebhookReceiverClosedError, WebhookValidationError } from './errors.js'
 import type { WebhookEvent } from './event.js'
 import { Deadlines } from './deadlines.js'
 import type { HandlerTable, NamedHandler } from './handlers.js'
@@ -39,6 +39,8 @@ export interface ReceiverHooks<E = WebhookEvent> {
    * one means someone re-sent the body under another (unsigned) type header.
    */
   duplicate?(event: E, info: { firstType: string | undefined }): void
+  /** A verified event was acknowledged and deliberately not processed: a test-mode event under `testMode: 'ignore'`. */
+  ignored?(event: E, info: { reason: 'test_mode' }): void
   /** A delivery was refused; `reason` is a stable code. */
   rejected?(info: { reason: string; status: number; skewSeconds?: number }): void
   /** Every handler of an event succeeded. `attempts`: the attempt in which the last one did. */
@@ -152,6 +154,13 @@ interface AttemptResult {
 }
 
 const SUCCEEDED: AttemptResult = /* @__PURE__ */ Object.freeze({ failures: undefined, interrupted: false })
+
+/**
+ * A failure another attempt cannot change: the payload failed its type's schema. An attempt whose
+ * failures are all of this kind is the last (the event becomes a dead letter at once); beside a
+ * failure that may pass, the handler is checked again with the retry, and fails again.
+ */
+const isPermanent = (failure: Failure): boolean => failure.error instanceof WebhookValidationError
 const noReport = (): void => {}
 
 /** An event being dispatched in memory, from its first attempt to its outcome. */
@@ -298,7 +307,7 @@ export class Dispatcher {
     const failures = result.failures
     if (failures === undefined) return this.#succeeded(run.event, run.attempt, run.startedAt)
     for (const handler of run.todo) if (!failures.some((f) => f.handler === handler)) run.completed.push(handler.name)
-    if (run.attempt >= this.#policy.maxAttempts || this.#stopped) return this.#gaveUp(run, failures, run.attempt)
+    if (run.attempt >= this.#policy.maxAttempts || this.#stopped || failures.every(isPermanent)) return this.#gaveUp(run, failures, run.attempt)
     run.todo = failures.map((f) => f.handler)
     const delay = backoffDelay(run.attempt, this.#policy)
     run.attempt++
@@ -425,14 +434,15 @@ export class Dispatcher {
       return { ...outcome, final: false, retryInMs: 0, interrupted: true, report: noReport }
     }
     const failed = failures as readonly Failure[]
+    const last = final || failed.every(isPermanent)
     return {
       ...outcome,
-      final,
-      retryInMs: final ? 0 : backoffDelay(attempt, this.#policy),
+      final: last,
+      retryInMs: last ? 0 : backoffDelay(attempt, this.#policy),
       interrupted: false,
       // Called by the inbox once the dead letter is stored: a crash in between must not leave an
       // onError behind that the stored event contradicts.
-      report: final ? () => failed.forEach((f) => this.#reportGaveUp(f.handler.name, event, attempt, f.error)) : noReport,
+      report: last ? () => failed.forEach((f) => this.#reportGaveUp(f.handler.name, event, attempt, f.error)) : noReport,
     }
   }
 
@@ -559,7 +569,7 @@ export class Dispatcher {
   #failed(failure: Failure, event: WebhookEvent, attempt: number, viaInbox: boolean): Failure {
     const { error } = failure
     if (typeof error !== 'object' || error === null || !this.#reportedTimeouts.has(error)) {
-      this.#reportFailed(error, event, failure.handler.name, attempt, this.#willRetry(attempt, viaInbox))
+      this.#reportFailed(error, event, failure.handler.name, attempt, !isPermanent(failure) && this.#willRetry(attempt, viaInbox))
     }
     return failure
   }
@@ -590,7 +600,8 @@ export class Dispatcher {
 
   #reportGaveUp(handler: string, event: WebhookEvent, attempts: number, lastError: unknown): void {
     const { logger, onError } = this.#options
-    const failure = new WebhookHandlerError(event, handler, attempts, lastError)
+    // A schema failure is its own report (its issues); anything else is wrapped with the attempts.
+    const failure = lastError instanceof WebhookValidationError ? lastError : new WebhookHandlerError(event, handler, attempts, lastError)
     logger.error({ eventId: event.id, type: event.type, handler, attempts, err: lastError }, 'webhook handling failed for good')
     callHook(logger, 'onError', onError && (() => onError(failure, event)))
   }

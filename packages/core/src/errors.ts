@@ -21,8 +21,12 @@ export class WebhookReceiverClosedError extends Error {
  * number of attempts and the last error (`cause`), so one object is enough to log, alert or store.
  */
 export class WebhookHandlerError<E extends WebhookEvent = WebhookEvent> extends Error {
-  override readonly name = 'WebhookHandlerError'
-  readonly event: E
+  override readonly name: string = 'WebhookHandlerError'
+  /**
+   * Not enumerable: a logger that serialises the error (pino's `err`, `console.error`) must not
+   * write the whole payload, customer details included, into the logs.
+   */
+  declare readonly event: E
   readonly attempts: number
   /**
    * Which handler failed: the event type (`order.completed`, then `order.completed#2`… when a type
@@ -34,9 +38,36 @@ export class WebhookHandlerError<E extends WebhookEvent = WebhookEvent> extends 
   constructor(event: E, handler: string, attempts: number, cause: unknown) {
     const why = describeThrown(cause)
     super(`handling ${event.type} (${event.id}) failed after ${attempts} attempt(s) in ${handler}: ${why}`, { cause })
-    this.event = event
+    Object.defineProperty(this, 'event', { value: event, enumerable: false, writable: false, configurable: true })
     this.attempts = attempts
     this.handler = handler
+  }
+}
+
+/** One way a payload failed its schema: the message, and where (`['customer', 'email']`, `['items', 0]`). */
+export interface ValidationIssue {
+  readonly message: string
+  readonly path: readonly (string | number)[]
+}
+
+/**
+ * A payload failed the schema given for its type in `schemas`, so that type's handler did not run.
+ * It takes the handler's place as its failure: not retried (the payload will not change), the
+ * event kept as a dead letter (`replay()` runs the handler once the schema or the code is fixed),
+ * and handed to `onError`, where `error instanceof WebhookValidationError` tells it apart.
+ */
+export class WebhookValidationError<E extends WebhookEvent = WebhookEvent> extends WebhookHandlerError<E> {
+  override readonly name: string = 'WebhookValidationError'
+  /** The canonical event type whose schema the payload failed. */
+  readonly type: string
+  readonly issues: readonly ValidationIssue[]
+
+  constructor(event: E, handler: string, attempt: number, issues: readonly ValidationIssue[], cause?: unknown) {
+    super(event, handler, attempt, cause)
+    const listed = issues.map((issue) => (issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ')
+    this.message = `the ${event.type} payload (${event.id}) failed its schema, so ${handler} did not run: ${listed}`
+    this.type = event.type
+    this.issues = issues
   }
 }
 

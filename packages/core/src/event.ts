@@ -33,6 +33,11 @@ export interface WebhookEvent<TType extends string = string, TData = unknown, TP
   readonly provider: TProvider
   /** When the sender says it sent the delivery. */
   readonly timestamp: Date | undefined
+  /**
+   * Sent with test keys: the payload says `testMode: true` (or `test_mode`) or `livemode: false` (or
+   * `live_mode`). False when it says neither. See the receiver's `testMode` option.
+   */
+  readonly testMode: boolean
   readonly verification: VerificationDetail
 }
 
@@ -128,8 +133,17 @@ export function createEvent(fields: EventFields): WebhookEvent {
     payload: fields.payload,
     provider: fields.provider,
     timestamp: fields.timestampMs === undefined ? undefined : new Date(fields.timestampMs),
+    testMode: isTestPayload(fields.payload),
     verification: fields.verification,
   }
+}
+
+/** Whether a payload says it was sent in test mode, in any of the spellings senders use. */
+function isTestPayload(payload: unknown): boolean {
+  if (payload === null || typeof payload !== 'object') return false
+  const fields = payload as Record<string, unknown>
+  // Either flag saying "test" is enough: an event that grants access must be positively live.
+  return fields['testMode'] === true || fields['test_mode'] === true || fields['livemode'] === false || fields['live_mode'] === false
 }
 
 /**

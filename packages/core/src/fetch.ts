@@ -2,8 +2,10 @@
 // Workers, Vercel Edge, Node's own fetch servers, and the adapters built on Request (Next's App
 // Router, Hono). Backend-free: the root entry (node:crypto) and /web (Web Crypto) each pass their
 // own receiver in.
+import { describeThrown } from './errors.js'
 import type { ReceiverResult, WebhookReceiver } from './receiver.js'
 import type { DeadLetter } from './inbox.js'
+import type { Logger } from './types.js'
 
 const BODY_USED =
   'the Request body was read before the webhook handler (request.json(), text(), formData() or arrayBuffer()), ' +
@@ -14,7 +16,8 @@ export type WaitUntil = (promise: Promise<unknown>) => void
 
 /**
  * `createFetchHandler(options)`: every request it is given is a delivery (routing is the host's).
- * Same status codes and bodies as every adapter.
+ * Same status codes and bodies as every adapter. On Cloudflare Workers pass
+ * `{ waitUntil: ctx.waitUntil.bind(ctx) }`: without it the handlers never run there.
  */
 export interface FetchHandler {
   (request: Request, context?: { readonly waitUntil?: WaitUntil | undefined }): Promise<Response>
@@ -28,14 +31,22 @@ export interface FetchHandler {
 /**
  * Wraps a receiver as a `(request, { waitUntil }?) => Promise<Response>`. The handlers run once the
  * response has been handed back: through `waitUntil` when the host gives one (on Workers and other
- * runtimes that may freeze the instance after the response, pass it, or the handlers may never
- * finish), otherwise started right after the response, which a long-running server (Node, Bun,
- * Deno) lets finish.
+ * runtimes that may freeze the instance after the response, pass it, or the handlers never run),
+ * otherwise started right after the response, which a long-running server (Node, Bun, Deno) lets
+ * finish.
  */
-export function fetchHandlerFor(receiver: WebhookReceiver): FetchHandler {
+export function fetchHandlerFor(receiver: WebhookReceiver, logger: Logger): FetchHandler {
+  let warned = false
   const handle = async (request: Request, context?: { readonly waitUntil?: WaitUntil | undefined }): Promise<Response> => {
-    const result = await receiveFetchRequest(receiver, request)
-    if (result.after) runAfterResponse(result.after, context?.waitUntil)
+    if (!context?.waitUntil && !warned && onCloudflareWorkers()) {
+      // Workers stop an isolate's work once its response is sent, unless it was handed to
+      // waitUntil: there, an event acknowledged without one would never be handled.
+      warned = true
+      logger.warn({}, 'no waitUntil on Cloudflare Workers: handlers would not run after the response; pass { waitUntil: ctx.waitUntil.bind(ctx) } to the handler')
+    }
+    const host = holdHost(context?.waitUntil)
+    const result = 'failed' in host ? refusedHold(receiver, host.failed) : await receiveFetchRequest(receiver, request)
+    if (!('failed' in host)) host.release(result.after)
     const { status, headers, body } = result.response
     return new Response(body, { status, headers })
   }
@@ -47,20 +58,48 @@ export function fetchHandlerFor(receiver: WebhookReceiver): FetchHandler {
   })
 }
 
+/** The host's hold on the instance, for the handlers' work after the response. */
+export interface HostHold {
+  /** Starts the work (if any) a macrotask after the response; the hold ends once it settles. */
+  release(after: (() => Promise<void>) | undefined): void
+}
+
 /**
- * Starts the handlers' work once the response has been handed back: a macrotask later, so the host
- * takes the response first and a handler's synchronous start never delays it. Given to `waitUntil`
- * when there is one, so the host keeps the instance alive until it settles; if `waitUntil` throws,
- * the work runs all the same (the event is acknowledged). For adapters built on Request (Hono).
+ * Takes the host's hold before the request is received: `waitUntil` gets a promise that settles
+ * once the handlers' work has. So a `waitUntil` that throws (Cloudflare's `ctx.waitUntil` passed
+ * unbound, or called outside its request) is found before anything is claimed, and answered as the
+ * configuration error it is (`refusedHold`), not with a 200 for an event whose handlers would never
+ * run. The work starts a macrotask after the response, so the host takes the response first and a
+ * handler's synchronous start never delays it. For adapters built on Request (Hono) too.
  */
-export function runAfterResponse(after: () => Promise<void>, waitUntil: WaitUntil | undefined): void {
-  const work = new Promise<void>((resolve) => setTimeout(resolve, 0)).then(after)
-  if (!waitUntil) return
+export function holdHost(waitUntil: WaitUntil | undefined): HostHold | { readonly failed: unknown } {
+  if (!waitUntil) return { release: (after) => void (after && startAfterResponse(after)) }
+  let release!: (work: Promise<void> | undefined) => void
+  const held = new Promise<void>((resolve) => (release = resolve as (work: Promise<void> | undefined) => void))
   try {
-    waitUntil(work)
-  } catch {
-    // Not this host's waitUntil (or called outside a request): the work runs all the same.
+    waitUntil(held)
+  } catch (error) {
+    return { failed: error }
   }
+  return { release: (after) => release(after ? startAfterResponse(after) : undefined) }
+}
+
+/** The configuration error for a `waitUntil` that threw: nothing was read or claimed. */
+export function refusedHold(receiver: WebhookReceiver, error: unknown): ReceiverResult {
+  return receiver.reject(
+    'configuration_error',
+    `waitUntil threw (${describeThrown(error)}): pass the host's waitUntil bound to its context, ` +
+      'e.g. { waitUntil: ctx.waitUntil.bind(ctx) }; the delivery was not received',
+  )
+}
+
+function startAfterResponse(after: () => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve) => setTimeout(resolve, 0)).then(after)
+}
+
+/** The runtime says it is Cloudflare's (workerd sets this user agent). */
+function onCloudflareWorkers(): boolean {
+  return (globalThis as { navigator?: { userAgent?: unknown } }).navigator?.userAgent === 'Cloudflare-Workers'
 }
 
 /**

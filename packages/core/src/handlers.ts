@@ -1,6 +1,8 @@
 import type { EventHandler } from './dispatch.js'
 import { canonicalPocketsflowType, isPocketsflowEventType } from './events/pocketsflow.js'
 import { isPocketbookEventType } from './events/pocketbook.js'
+import { isThenable } from './realm.js'
+import { isStandardSchema, validateEvent, type StandardSchemaV1 } from './schema.js'
 import type { Logger, Provider } from './types.js'
 
 /**
@@ -31,17 +33,22 @@ export function buildHandlerTable(
   on: Readonly<Record<string, unknown>> | undefined,
   onEvent: unknown,
   logger: Logger,
+  schemas?: Readonly<Record<string, unknown>>,
 ): HandlerTable {
   if (on !== undefined && (on === null || typeof on !== 'object' || Array.isArray(on))) {
     throw new TypeError('pocketsflow-webhooks: "on" must be an object of handlers per event type')
   }
+  const schemaOf = schemasByType(provider, schemas)
   const catchAll = named('onEvent', onEvent, '"onEvent"')
   const byType = new Map<string, readonly NamedHandler[]>()
   const registeredAs = new Map<string, string>()
   let count = catchAll.length
   for (const key of Object.keys(on ?? {})) {
     const type = provider === 'pocketsflow' ? canonicalPocketsflowType(key) : key
-    const typed = named(type, (on as Record<string, unknown>)[key], `on[${JSON.stringify(key)}]`)
+    const schema = schemaOf.get(type)?.schema
+    const typed = named(type, (on as Record<string, unknown>)[key], `on[${JSON.stringify(key)}]`).map((handler) =>
+      schema ? checkedBy(schema, handler) : handler,
+    )
     if (typed.length === 0) continue
     const other = registeredAs.get(type)
     if (other !== undefined) {
@@ -57,9 +64,51 @@ export function buildHandlerTable(
       logger.warn({ type: key }, `on[${JSON.stringify(key)}] is not a known ${provider} event type; it runs only if one arrives with exactly that type`)
     }
   }
+  for (const [type, { key }] of schemaOf) {
+    if (!registeredAs.has(type)) {
+      logger.warn({ type: key }, `schemas[${JSON.stringify(key)}] has no handler in "on": nothing checks it (onEvent handlers are not checked)`)
+    }
+  }
   return {
     forType: (type) => byType.get(type) ?? catchAll,
     count,
+  }
+}
+
+/** `schemas` by canonical type, each a Standard Schema, with the key as it was given (for messages). */
+function schemasByType(provider: Provider, schemas: Readonly<Record<string, unknown>> | undefined): Map<string, { schema: StandardSchemaV1; key: string }> {
+  const byType = new Map<string, { schema: StandardSchemaV1; key: string }>()
+  if (schemas === undefined) return byType
+  if (schemas === null || typeof schemas !== 'object' || Array.isArray(schemas)) {
+    throw new TypeError('pocketsflow-webhooks: "schemas" must be an object of Standard Schema validators per event type')
+  }
+  for (const key of Object.keys(schemas)) {
+    const schema = schemas[key]
+    if (schema === undefined) continue
+    if (!isStandardSchema(schema)) {
+      throw new TypeError(
+        `pocketsflow-webhooks: schemas[${JSON.stringify(key)}] is not a Standard Schema (v1) validator: use zod 3.24+, valibot 1, ArkType 2 or another that implements it`,
+      )
+    }
+    const type = provider === 'pocketsflow' ? canonicalPocketsflowType(key) : key
+    const other = byType.get(type)
+    if (other) throw new TypeError(`pocketsflow-webhooks: schemas[${JSON.stringify(other.key)}] and schemas[${JSON.stringify(key)}] are the same event (${type})`)
+    byType.set(type, { schema, key })
+  }
+  return byType
+}
+
+/**
+ * The handler behind its type's schema: it runs with the event whose `data` the schema returned,
+ * and a payload that fails never reaches it (the WebhookValidationError is its failure).
+ */
+function checkedBy(schema: StandardSchemaV1, handler: NamedHandler): NamedHandler {
+  return {
+    name: handler.name,
+    run: (event, ctx) => {
+      const checked = validateEvent(schema, event, handler.name, ctx.attempt)
+      return isThenable(checked) ? checked.then((valid) => handler.run(valid, ctx)) : handler.run(checked, ctx)
+    },
   }
 }
 

@@ -1,9 +1,9 @@
 import type { WebhookInbox } from './inbox.js'
 import { resolveLogger } from './logger.js'
-import { createDispatcher, startInbox, type DispatchOptions } from './receiver.js'
+import { createDispatcher, startInbox, type DispatchOptions, type SchemaMap } from './receiver.js'
 import type { Provider } from './types.js'
 
-export interface InboxWorkerOptions<P extends Provider = 'pocketsflow'> extends Omit<DispatchOptions<P>, 'concurrency'> {
+export interface InboxWorkerOptions<P extends Provider = 'pocketsflow', S extends SchemaMap<P> = SchemaMap<P>> extends Omit<DispatchOptions<P, S>, 'concurrency'> {
   /** The same inbox (same connection, queue or table) the web process records into. */
   inbox: WebhookInbox
 }
@@ -22,7 +22,7 @@ export interface InboxWorker {
  * process.once('SIGTERM', () => worker.close({ timeoutMs: 10_000 }))
  * ```
  */
-export function startInboxWorker<P extends Provider = 'pocketsflow'>(options: InboxWorkerOptions<P>): InboxWorker {
+export function startInboxWorker<P extends Provider = 'pocketsflow', S extends SchemaMap<P> = SchemaMap<P>>(options: InboxWorkerOptions<P, S>): InboxWorker {
   if (options === null || typeof options !== 'object' || typeof options.inbox?.start !== 'function') {
     throw new TypeError('pocketsflow-webhooks: startInboxWorker needs { inbox, on | onEvent }')
   }

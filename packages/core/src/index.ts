@@ -1,10 +1,11 @@
 // Entry point using node:crypto.
 import { nodeCrypto } from './crypto/node.js'
 import type { AnyEventFor } from './event.js'
-import { createReceiverWith, type WebhookReceiver, type WebhookReceiverOptions } from './receiver.js'
+import { createReceiverWith, type SchemaMap, type WebhookReceiver, type WebhookReceiverOptions } from './receiver.js'
 import { signWith, type SignOptions } from './sign.js'
 import type { Body, HeadersInput, Provider } from './types.js'
 import { createVerifier, type Verifier, type VerifyOptions, type VerifyResult } from './verify.js'
+import { resolveLogger } from './logger.js'
 import { fetchHandlerFor, type FetchHandler } from './fetch.js'
 
 export * from './shared.js'
@@ -20,7 +21,7 @@ export type { FetchHandler, WaitUntil } from './fetch.js'
  * await result.after?.() // once the response is out: the handlers
  * ```
  */
-export function createWebhookReceiver<P extends Provider = 'pocketsflow'>(options: WebhookReceiverOptions<P>): WebhookReceiver {
+export function createWebhookReceiver<P extends Provider = 'pocketsflow', S extends SchemaMap<P> = SchemaMap<P>>(options: WebhookReceiverOptions<P, S>): WebhookReceiver {
   return createReceiverWith(nodeCrypto, options)
 }
 
@@ -35,8 +36,8 @@ export function createWebhookReceiver<P extends Provider = 'pocketsflow'>(option
  * Bun.serve({ fetch: (request) => handle(request) })
  * ```
  */
-export function createFetchHandler<P extends Provider = 'pocketsflow'>(options: WebhookReceiverOptions<P>): FetchHandler {
-  return fetchHandlerFor(createWebhookReceiver(options))
+export function createFetchHandler<P extends Provider = 'pocketsflow', S extends SchemaMap<P> = SchemaMap<P>>(options: WebhookReceiverOptions<P, S>): FetchHandler {
+  return fetchHandlerFor(createWebhookReceiver(options), resolveLogger(options.logger))
 }
 
 /** A reusable verifier: keys are prepared once. Its `verify` never throws. */

@@ -11,6 +11,7 @@ import type { PocketbookEventType } from './events/pocketbook.js'
 import { buildHandlerTable, type OneOrMany } from './handlers.js'
 import type { WebhookInbox } from './inbox.js'
 import { resolveLogger, wantsDebug } from './logger.js'
+import type { StandardSchemaV1 } from './schema.js'
 import type { Logger, Provider } from './types.js'
 
 export const DEFAULT_PATH = '/webhooks/pocketsflow'
@@ -25,12 +26,27 @@ type HandlerKey<P extends Provider> = P extends 'pocketsflow'
 
 type CanonicalOf<K extends string> = K extends PocketsflowEventAlias ? (typeof POCKETSFLOW_EVENT_ALIASES)[K] : K
 
-/** Typed handlers per event type: `{ 'order.completed': async (event, ctx) => … }`, or several: `[grant, email]`. */
-export type HandlerMap<P extends Provider = 'pocketsflow'> = {
-  [K in HandlerKey<P>]?: OneOrMany<EventHandler<EventOfType<P, CanonicalOf<K>>>>
+/** Run-time checks of payloads per event type: `{ 'order.completed': OrderSchema }`, any Standard Schema v1 validator. */
+export type SchemaMap<P extends Provider = 'pocketsflow'> = { [K in HandlerKey<P>]?: StandardSchemaV1 }
+
+/** The schema `schemas` gives for key K (either spelling of an aliased type), if any. */
+type SchemaFor<S, K extends string> = K extends keyof S ? S[K] : CanonicalOf<K> extends keyof S ? S[CanonicalOf<K>] : undefined
+
+/** The event a handler for K receives: with a schema, its `data` is the schema's output. */
+type HandledEvent<P extends Provider, K extends string, S> =
+  SchemaFor<S, K> extends StandardSchemaV1
+    ? Omit<EventOfType<P, CanonicalOf<K>>, 'data'> & { readonly data: StandardSchemaV1.InferOutput<SchemaFor<S, K>> }
+    : EventOfType<P, CanonicalOf<K>>
+
+/**
+ * Typed handlers per event type: `{ 'order.completed': async (event, ctx) => … }`, or several:
+ * `[grant, email]`. With `schemas`, a type's handlers get the schema's output as `event.data`.
+ */
+export type HandlerMap<P extends Provider = 'pocketsflow', S = SchemaMap<P>> = {
+  [K in HandlerKey<P>]?: OneOrMany<EventHandler<HandledEvent<P, K, S>>>
 }
 
-export interface WebhookReceiverOptions<P extends Provider = 'pocketsflow'> {
+export interface WebhookReceiverOptions<P extends Provider = 'pocketsflow', S extends SchemaMap<P> = SchemaMap<P>> {
   /** Signing secret, or several during a rotation. Required; empty or whitespace is a configuration error. */
   secret: string | readonly string[] | undefined
   /** Which sender's signature scheme (default `pocketsflow`). */
@@ -47,7 +63,23 @@ export interface WebhookReceiverOptions<P extends Provider = 'pocketsflow'> {
    * `customer.subscription.pause` and `customer.subscription.paused` are one event: register
    * either key and it runs for both spellings (registering both is an error).
    */
-  on?: HandlerMap<P>
+  on?: HandlerMap<P, S>
+  /**
+   * Checks payloads at run time before their type's handlers in `on` run, with any Standard Schema
+   * v1 validator (zod, valibot, ArkType, …); sync or async. A payload that fails is still
+   * acknowledged (the sender would not send it again): its type's handlers do not run, `onError`
+   * gets a `WebhookValidationError` (with each issue and its path) per handler, without retries,
+   * and the event is kept as a dead letter that `replay()` runs once the schema or code is fixed.
+   * Keys the schema does not name pass through unless the schema strips them; types without a
+   * schema, and `onEvent`, are not checked.
+   */
+  schemas?: S
+  /**
+   * Events sent with test keys (`event.testMode`): `'handle'` them like any other (default), or
+   * `'ignore'` them: acknowledged 200, logged at info, reported to the `ignored` hook, never stored
+   * nor handled. For a production endpoint that must never grant access for a test purchase.
+   */
+  testMode?: 'handle' | 'ignore'
   /** Runs for every accepted event, unknown and untyped ones included, after the typed handlers. A function or an array. */
   onEvent?: OneOrMany<EventHandler<AnyEventFor<P>>>
   /** Called once per handler that failed its last attempt (after the event was kept as a dead letter). */
@@ -94,6 +126,8 @@ export interface WebhookReceiverOptions<P extends Provider = 'pocketsflow'> {
 /** The options as the receiver uses them: validated, defaults applied. */
 export interface ResolvedReceiverOptions {
   readonly logger: Logger
+  /** Whether test-mode events are acknowledged and dropped (`testMode: 'ignore'`). */
+  readonly ignoreTestEvents: boolean
   /** Whether the logger wants debug records: they are not even built otherwise. */
   readonly debug: boolean
   readonly path: string
@@ -107,8 +141,12 @@ export interface ResolvedReceiverOptions {
 }
 
 /** Validates the options the pipeline needs and applies their defaults. Throws on configuration mistakes. */
-export function resolveReceiverOptions<P extends Provider>(options: WebhookReceiverOptions<P>): ResolvedReceiverOptions {
+export function resolveReceiverOptions<P extends Provider, S extends SchemaMap<P>>(options: WebhookReceiverOptions<P, S>): ResolvedReceiverOptions {
   const path = normaliseWebhookPath(options.path)
+  const testMode = options.testMode ?? 'handle'
+  if (testMode !== 'handle' && testMode !== 'ignore') {
+    throw new TypeError(`pocketsflow-webhooks: "testMode" must be 'handle' or 'ignore', got ${JSON.stringify(testMode)}`)
+  }
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT
   if (!Number.isInteger(bodyLimit) || bodyLimit < 1) throw new TypeError('pocketsflow-webhooks: "bodyLimit" must be a positive integer')
   const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS
@@ -126,6 +164,7 @@ export function resolveReceiverOptions<P extends Provider>(options: WebhookRecei
     options.dedupe === false || inbox ? undefined : (options.dedupe ?? new MemoryDedupeStore({ ...(options.now ? { now: options.now } : {}) }))
   return {
     logger: resolveLogger(options.logger),
+    ignoreTestEvents: testMode === 'ignore',
     debug: wantsDebug(options.logger),
     path,
     bodyLimit,
@@ -149,18 +188,24 @@ export function normaliseWebhookPath(path: string | undefined = DEFAULT_PATH): s
 }
 
 /** The options a dispatcher is built from: the receiver's and the inbox worker's alike. */
-export type DispatchOptions<P extends Provider = Provider> = Pick<
-  WebhookReceiverOptions<P>,
-  'provider' | 'on' | 'onEvent' | 'onError' | 'retry' | 'handlerTimeoutMs' | 'concurrency' | 'logger' | 'hooks'
+export type DispatchOptions<P extends Provider = Provider, S extends SchemaMap<P> = SchemaMap<P>> = Pick<
+  WebhookReceiverOptions<P, S>,
+  'provider' | 'on' | 'schemas' | 'onEvent' | 'onError' | 'retry' | 'handlerTimeoutMs' | 'concurrency' | 'logger' | 'hooks'
 >
 
-export function createDispatcher<P extends Provider>(
-  options: DispatchOptions<P>,
+export function createDispatcher<P extends Provider, S extends SchemaMap<P>>(
+  options: DispatchOptions<P, S>,
   logger: Logger,
   keepDeadLetter?: (failure: FailedEvent) => void,
 ): Dispatcher {
   return new Dispatcher({
-    handlers: buildHandlerTable(options.provider ?? 'pocketsflow', options.on as Record<string, unknown> | undefined, options.onEvent, logger),
+    handlers: buildHandlerTable(
+      options.provider ?? 'pocketsflow',
+      options.on as Record<string, unknown> | undefined,
+      options.onEvent,
+      logger,
+      options.schemas as Record<string, unknown> | undefined,
+    ),
     onError: options.onError as ((error: WebhookHandlerError, event: WebhookEvent) => unknown) | undefined,
     retry: options.retry,
     timeoutMs: options.handlerTimeoutMs,

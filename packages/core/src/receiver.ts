@@ -4,7 +4,8 @@
 //   1. handle       count the request in: close() waits for it
 //   2. verify       method, shutdown, size, signature, timestamp, JSON   → 405, 503, 413, 401, 400
 //   3. claim        the event's key in the dedupe store, or the event in the inbox
-//                   (seen before → 200 duplicate; store unavailable → 503)
+//                   (seen before → 200 duplicate; store unavailable → 503; a test-mode event
+//                   under testMode: 'ignore' → 200, nothing claimed, nothing run)
 //   4. acknowledge  200, with after(): the handlers' work, for the adapter to start once it is sent
 //   5. after        the handlers run (in memory: retried, then marked done or kept as a dead letter)
 //
@@ -17,7 +18,7 @@ import { callHook, MAX_TIMER_MS, type Dispatcher } from './dispatch.js'
 import { assignEventId, rememberPayloadText, type WebhookEvent } from './event.js'
 import type { DeadLetter, InboxProcessor, WebhookInbox } from './inbox.js'
 import { claimInbox, type InboxConsumer } from './inbox-consumers.js'
-import { createDispatcher, resolveReceiverOptions, type WebhookReceiverOptions } from './options.js'
+import { createDispatcher, resolveReceiverOptions, type SchemaMap, type WebhookReceiverOptions } from './options.js'
 import { isThenable, type MaybePromise } from './realm.js'
 import { ACCEPTED, DUPLICATE_ACKNOWLEDGED, HINTS, RESPONSES, statusForReason } from './responses.js'
 import type { SignedHeaders } from './schemes/scheme.js'
@@ -32,6 +33,7 @@ export {
   normaliseWebhookPath,
   type DispatchOptions,
   type HandlerMap,
+  type SchemaMap,
   type WebhookReceiverOptions,
 } from './options.js'
 
@@ -146,14 +148,14 @@ const CLOSE_GRACE_MS = 1000
 const DONE: Promise<void> = Promise.resolve()
 
 /** The framework-free pipeline, parameterised by the crypto backend (node:crypto or Web Crypto). */
-export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
+export function createReceiverWith<Key, P extends Provider = 'pocketsflow', S extends SchemaMap<P> = SchemaMap<P>>(
   backend: CryptoBackend<Key>,
-  options: WebhookReceiverOptions<P>,
+  options: WebhookReceiverOptions<P, S>,
 ): WebhookReceiver {
   if (options === null || typeof options !== 'object') throw new TypeError('pocketsflow-webhooks: options are required')
   const verifier = createVerifier(backend, options)
   const provider = verifier.provider
-  const { logger, debug, path, bodyLimit, storeTimeoutMs, hooks, inbox, store, idempotencyKey } = resolveReceiverOptions(options)
+  const { logger, debug, path, bodyLimit, storeTimeoutMs, hooks, inbox, store, idempotencyKey, ignoreTestEvents } = resolveReceiverOptions(options)
   const deadLetters = new MemoryDeadLetters(options.maxDeadLetters, logger)
   const dispatcher = createDispatcher(options, logger, (failure) => deadLetters.keep(failure))
   // Only where a handler exists: a web process that shares its options with the worker, with the
@@ -256,6 +258,17 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
   // --- 3. claim: the event's key in the dedupe store, or the event in the inbox ---------------
 
   /**
+   * `testMode: 'ignore'`: a test-mode event is acknowledged (the sender must not see an error for
+   * it) and goes no further: not claimed, not stored, no handler; `verify()` (a guard) gets the 200
+   * without an event, so the route behind it does not run either.
+   */
+  function ignoredTestEvent(event: WebhookEvent): ReceiverResult {
+    logger.info({ eventId: event.id, type: event.type }, 'test-mode webhook event acknowledged and ignored (testMode: ignore)')
+    callHook(logger, 'ignored', hooks.ignored && (() => hooks.ignored?.(event, { reason: 'test_mode' })))
+    return { response: ACCEPTED }
+  }
+
+  /**
    * The verified event gets its key (the `idempotencyKey` option's, hashed when no store can hold
    * it), then goes on to `next`: claimed (the pipeline), or answered as is (`verify()`).
    */
@@ -276,6 +289,8 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow'>(
         logger.warn({ err: error, type: event.type }, 'idempotencyKey failed; using the default key')
       }
     }
+    // Before anything is claimed or stored, for the pipeline and for a guard's verify() alike.
+    if (ignoreTestEvents && event.testMode) return ignoredTestEvent(event)
     if (inbox) rememberPayloadText(event, result.payloadText)
     // Keys come from the sender (an id in the body, a header) or from user code: hash long ones,
     // so the dedupe store's memory is bounded by its entry count, and ones no store can hold.

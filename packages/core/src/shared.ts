@@ -17,7 +17,8 @@ export type { DeadLetter, WebhookInbox } from './inbox.js'
 export { startInboxWorker, type InboxWorker, type InboxWorkerOptions } from './inbox-worker.js'
 export * from './events/pocketsflow.js'
 export * from './events/pocketbook.js'
-export { WebhookHandlerError, WebhookHandlerTimeoutError, WebhookReceiverClosedError } from './errors.js'
+export { WebhookHandlerError, WebhookHandlerTimeoutError, WebhookReceiverClosedError, WebhookValidationError, type ValidationIssue } from './errors.js'
+export type { StandardSchemaV1 } from './schema.js'
 export type { ClaimResult, DedupeStore, DuplicateClaim } from './dedupe/store.js'
 export {
   DEFAULT_DEDUPE_MAX_ENTRIES,
@@ -36,6 +37,7 @@ export {
   type CheckedHeaders,
   type HandlerMap,
   type Precheck,
+  type SchemaMap,
   type ReceiverResult,
   type ReceiverStats,
   type WebhookReceiver,

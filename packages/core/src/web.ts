@@ -1,17 +1,18 @@
 // Entry point using Web Crypto only: no Node.js built-ins are imported on this path (Next.js Edge, workers).
 import { webCrypto } from './crypto/web.js'
 import type { AnyEventFor } from './event.js'
-import { createReceiverWith, type WebhookReceiver, type WebhookReceiverOptions } from './receiver.js'
+import { createReceiverWith, type SchemaMap, type WebhookReceiver, type WebhookReceiverOptions } from './receiver.js'
 import { signWith, type SignOptions } from './sign.js'
 import type { Body, HeadersInput, Provider } from './types.js'
 import { createVerifier, type Verifier, type VerifyOptions, type VerifyResult } from './verify.js'
+import { resolveLogger } from './logger.js'
 import { fetchHandlerFor, type FetchHandler } from './fetch.js'
 
 export * from './shared.js'
 export type { FetchHandler, WaitUntil } from './fetch.js'
 
 /** Creates the framework-free receiver that adapters wrap. Throws on invalid configuration only. */
-export function createWebhookReceiver<P extends Provider = 'pocketsflow'>(options: WebhookReceiverOptions<P>): WebhookReceiver {
+export function createWebhookReceiver<P extends Provider = 'pocketsflow', S extends SchemaMap<P> = SchemaMap<P>>(options: WebhookReceiverOptions<P, S>): WebhookReceiver {
   return createReceiverWith(webCrypto, options)
 }
 
@@ -26,8 +27,8 @@ export function createWebhookReceiver<P extends Provider = 'pocketsflow'>(option
  * Bun.serve({ fetch: (request) => handle(request) })
  * ```
  */
-export function createFetchHandler<P extends Provider = 'pocketsflow'>(options: WebhookReceiverOptions<P>): FetchHandler {
-  return fetchHandlerFor(createWebhookReceiver(options))
+export function createFetchHandler<P extends Provider = 'pocketsflow', S extends SchemaMap<P> = SchemaMap<P>>(options: WebhookReceiverOptions<P, S>): FetchHandler {
+  return fetchHandlerFor(createWebhookReceiver(options), resolveLogger(options.logger))
 }
 
 /** A reusable verifier: keys are prepared once. Its `verify` never throws. */

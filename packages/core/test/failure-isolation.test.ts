@@ -254,7 +254,7 @@ describe('inputs at the edges', () => {
     expect(copy.timestamp).toBeInstanceOf(Date)
     expect(structuredClone(result.event).id).toBe(copy.id)
     expect(JSON.parse(JSON.stringify(result.event))).toMatchObject({ id: copy.id, type: 'order.completed' })
-    expect(Object.keys(result.event)).toEqual(['id', 'type', 'deliveredType', 'data', 'payload', 'provider', 'timestamp', 'verification'])
+    expect(Object.keys(result.event)).toEqual(['id', 'type', 'deliveredType', 'data', 'payload', 'provider', 'timestamp', 'testMode', 'verification'])
   })
 
   it('isEventType matches either spelling of the paused event, and is typed by the canonical one', () => {

@@ -30,11 +30,11 @@ describe.each([
   ['root entry (node:crypto)', nodeFetchHandler],
   ['/web entry (Web Crypto)', webFetchHandler],
 ])('createFetchHandler, %s', (_name, createFetchHandler) => {
-  function handler(options: { handler?: (event: WebhookEvent) => unknown; bodyLimit?: number } = {}) {
+  function handler(options: { handler?: (event: WebhookEvent) => unknown; bodyLimit?: number; logger?: typeof quiet } = {}) {
     const handled: string[] = []
     const handle = createFetchHandler({
       secret: SECRET,
-      logger: quiet,
+      logger: options.logger ?? quiet,
       retry: false,
       ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
       onEvent: async (event) => {
@@ -62,21 +62,58 @@ describe.each([
     expect(handled).toHaveLength(1)
   })
 
-  it('hands the handlers to waitUntil, which settles once they are done; they still run if waitUntil throws', async () => {
+  it('hands the handlers to waitUntil, which settles once they are done (at once for a refused delivery)', async () => {
     const { handle, handled } = handler({ handler: () => new Promise((resolve) => setTimeout(resolve, 50)) })
     const kept: Promise<unknown>[] = []
-    await handle(requestOf(await signedRequest({ secret: SECRET, type: 'order.completed' })), { waitUntil: (promise) => void kept.push(promise) })
+    const waitUntil = (promise: Promise<unknown>) => void kept.push(promise)
+    const delivery = await signedRequest({ secret: SECRET, type: 'order.completed' })
+    await handle(requestOf(delivery), { waitUntil })
     expect(kept).toHaveLength(1)
     expect(handled).toHaveLength(0)
     await kept[0]
     expect(handled).toHaveLength(1)
-    const res = await handle(requestOf(await signedRequest({ secret: SECRET, type: 'order.completed' })), {
-      waitUntil: () => {
-        throw new Error('not in a request context')
+    // A forgery: the hold is given back at once, nothing runs.
+    expect((await handle(requestOf(delivery, { body: `${delivery.body} ` }), { waitUntil })).status).toBe(401)
+    await kept[1]
+    expect(handled).toHaveLength(1)
+  })
+
+  it('a waitUntil that throws (passed unbound) is a configuration error answered before anything is claimed, not a 200 whose handlers never run', async () => {
+    const errors: unknown[][] = []
+    const { handle, handled } = handler({ logger: { debug() {}, info() {}, warn() {}, error: (...args: unknown[]) => void errors.push(args) } })
+    const delivery = await signedRequest({ secret: SECRET, type: 'order.completed' })
+    const host = {
+      waitUntil(this: unknown, promise: Promise<unknown>) {
+        if (this !== host) throw new TypeError('Illegal invocation')
+        void promise
       },
-    })
-    expect(res.status).toBe(200)
-    await vi.waitFor(() => expect(handled).toHaveLength(2))
+    }
+    const unbound = await handle(requestOf(delivery), { waitUntil: host.waitUntil })
+    expect(unbound.status).toBe(500)
+    expect(await unbound.json()).toEqual({ error: 'webhook receiver misconfigured' })
+    expect(JSON.stringify(errors)).toMatch(/waitUntil threw \(Illegal invocation\): pass the host's waitUntil bound to its context/)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(handled).toHaveLength(0)
+    // Nothing was claimed: the same delivery, once the waitUntil is bound, is new and handled.
+    const bound = await handle(requestOf(delivery), { waitUntil: host.waitUntil.bind(host) })
+    expect(await bound.json()).toEqual({ received: true })
+    await vi.waitFor(() => expect(handled).toHaveLength(1))
+  })
+
+  it('on Cloudflare Workers without a waitUntil, warns once that the handlers would not run', async () => {
+    const warnings: unknown[][] = []
+    const logger = { debug() {}, info() {}, error() {}, warn: (...args: unknown[]) => void warnings.push(args) }
+    const { handle } = handler({ logger })
+    const descriptor = Object.getOwnPropertyDescriptor(globalThis, 'navigator')
+    Object.defineProperty(globalThis, 'navigator', { value: { userAgent: 'Cloudflare-Workers' }, configurable: true, writable: true })
+    try {
+      for (let i = 0; i < 2; i++) await handle(requestOf(await signedRequest({ secret: SECRET, type: 'order.completed' })))
+    } finally {
+      if (descriptor) Object.defineProperty(globalThis, 'navigator', descriptor)
+      else delete (globalThis as { navigator?: unknown }).navigator
+    }
+    expect(warnings).toHaveLength(1)
+    expect(String(warnings[0]?.[1])).toMatch(/no waitUntil on Cloudflare Workers: .*ctx\.waitUntil\.bind\(ctx\)/)
   })
 
   it('answers like every adapter: 401 forged, 405 with Allow for another method, 400 malformed', async () => {

@@ -335,6 +335,7 @@ describe('serializeEvent / parseEvent', () => {
           payload,
           provider: 'pocketsflow' as const,
           timestamp: ts === undefined ? undefined : new Date(ts),
+          testMode: false,
           verification: { secretIndex: 0, signedContent: 'body' },
         }
         const back = parseEvent(serializeEvent(event))

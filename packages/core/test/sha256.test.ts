@@ -4,8 +4,8 @@ import { createHash } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { sha256 } from '../src/crypto/sha256.js'
-import { createWebhookVerifier as createNodeVerifier, signWebhook } from '../src/index.js'
-import { createWebhookVerifier as createWebVerifier } from '../src/web.js'
+import { createFetchHandler as createNodeHandler, createWebhookVerifier as createNodeVerifier, signWebhook } from '../src/index.js'
+import { createFetchHandler as createWebHandler, createWebhookVerifier as createWebVerifier } from '../src/web.js'
 
 const nodeSha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex')
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex')
@@ -40,5 +40,26 @@ describe('sha256 in JavaScript', () => {
       }),
       { numRuns: 200 },
     )
+  })
+
+  it('over-long idempotency keys, short and long (hashed natively past 4 KiB), get the same id on both entries', async () => {
+    for (const length of [300, 4096, 4097, 100_000]) {
+      const ids: string[] = []
+      for (const create of [createNodeHandler, createWebHandler]) {
+        const handle = create({
+          secret: 'whsec_long_keys',
+          logger: false,
+          idempotencyKey: () => 'k'.repeat(length - 1) + 'é',
+          onEvent: (event) => void ids.push(event.id),
+        })
+        const body = JSON.stringify({ event: 'order.completed' })
+        const headers = await signWebhook({ secret: 'whsec_long_keys', body, type: 'order.completed' })
+        expect((await handle(new Request('https://shop.example/webhooks/pocketsflow', { method: 'POST', headers, body }))).status).toBe(200)
+        await handle.close()
+      }
+      expect(ids).toHaveLength(2)
+      expect(ids[0]).toMatch(/^sha256:[0-9a-f]{64}$/)
+      expect(ids[1], `key of ${length} characters`).toBe(ids[0])
+    }
   })
 })

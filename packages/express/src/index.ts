@@ -1,8 +1,8 @@
-import { createWebhookReceiver, type Provider, type WebhookReceiver, type WebhookReceiverOptions } from '@pocketsflow-webhooks/core'
+import { createWebhookReceiver, type Provider, type WebhookReceiver, type SchemaMap, type WebhookReceiverOptions } from '@pocketsflow-webhooks/core'
 import { handleNodeRequest } from '@pocketsflow-webhooks/core/node'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
-export type PocketsflowWebhookOptions<P extends Provider = 'pocketsflow'> = WebhookReceiverOptions<P>
+export type PocketsflowWebhookOptions<P extends Provider = 'pocketsflow', S extends SchemaMap<P> = SchemaMap<P>> = WebhookReceiverOptions<P, S>
 
 /** Express middleware (4 and 5) with the receiver attached, for shutdown and inspection. */
 export interface PocketsflowWebhookMiddleware {
@@ -50,7 +50,7 @@ function keptRawBody(req: ExpressRequest): Buffer | string | undefined {
  * process.once('SIGTERM', () => webhook.close({ timeoutMs: 10_000 }))
  * ```
  */
-export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: PocketsflowWebhookOptions<P>): PocketsflowWebhookMiddleware {
+export function pocketsflowWebhook<P extends Provider = 'pocketsflow', S extends SchemaMap<P> = SchemaMap<P>>(options: PocketsflowWebhookOptions<P, S>): PocketsflowWebhookMiddleware {
   const receiver = createWebhookReceiver(options)
   const middleware = (req: ExpressRequest, res: ServerResponse, next: (error?: unknown) => void): void => {
     if (!receiver.matchesPath(req.url)) return next()

@@ -7,10 +7,11 @@ import {
   type DeadLetter,
   type Provider,
   type WebhookReceiver,
+  type SchemaMap,
   type WebhookReceiverOptions,
   type WebhookResponse,
 } from '@pocketsflow-webhooks/core'
-import { receiveFetchRequest, resolveLogger, runAfterResponse, type WaitUntil } from '@pocketsflow-webhooks/core/inbox'
+import { holdHost, receiveFetchRequest, refusedHold, resolveLogger, type WaitUntil } from '@pocketsflow-webhooks/core/inbox'
 import type { Context, MiddlewareHandler, Next } from 'hono'
 
 /** A verified event as downstream code finds it on `c.var.pocketsflowEvent`; narrow it with `isEventType`. */
@@ -35,7 +36,7 @@ declare module 'hono' {
   }
 }
 
-export type PocketsflowWebhookOptions<P extends Provider = 'pocketsflow'> = WebhookReceiverOptions<P> & {
+export type PocketsflowWebhookOptions<P extends Provider = 'pocketsflow', S extends SchemaMap<P> = SchemaMap<P>> = WebhookReceiverOptions<P, S> & {
   /**
    * Call `next()` after a delivery accepted as new, so that the handlers mounted after this one see
    * `c.var.pocketsflowEvent` (default `false`: the webhook request ends here). Hono sends the
@@ -68,21 +69,27 @@ export interface PocketsflowWebhookMiddleware extends MiddlewareHandler<Pocketsf
  * }))
  * ```
  */
-export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: PocketsflowWebhookOptions<P>): PocketsflowWebhookMiddleware {
+export function pocketsflowWebhook<P extends Provider = 'pocketsflow', S extends SchemaMap<P> = SchemaMap<P>>(options: PocketsflowWebhookOptions<P, S>): PocketsflowWebhookMiddleware {
   const receiver = createWebhookReceiver(options)
   const logger = resolveLogger(options.logger)
   const callNext = options.callNext === true
 
   const middleware = async (c: Context<PocketsflowWebhookEnv>, next: Next): Promise<Response | void> => {
+    // The host's hold for the handlers first (Workers' waitUntil): one that throws is answered as
+    // the configuration error before anything is claimed.
+    const host = holdHost(waitUntilOf(c))
+    if ('failed' in host) return toResponse(refusedHold(receiver, host.failed).response)
     // The untouched Request: its exact bytes. If a validator or `c.req.json()` read it first, the
     // core answers its configuration error, which says so.
     const result = await receiveFetchRequest(receiver, c.req.raw)
-    const { status, headers, body } = result.response
-    const response = new Response(body, { status, headers })
-    if (!result.after) return response
+    const response = toResponse(result.response)
+    if (!result.after) {
+      host.release(undefined)
+      return response
+    }
     c.set('pocketsflowEvent', result.event as PocketsflowContextEvent)
     if (!callNext) {
-      runAfterResponse(result.after, waitUntilOf(c))
+      host.release(result.after)
       return response
     }
     c.res = response
@@ -101,7 +108,7 @@ export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: 
         c.res = undefined
         c.res = restored(result.response, theirs)
       }
-      runAfterResponse(result.after, waitUntilOf(c))
+      host.release(result.after)
     }
   }
 
@@ -111,6 +118,10 @@ export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: 
     deadLetters: (o?: { limit?: number }) => receiver.deadLetters(o),
     replay: (id: string) => receiver.replay(id),
   })
+}
+
+function toResponse({ status, headers, body }: WebhookResponse): Response {
+  return new Response(body, { status, headers })
 }
 
 /**

@@ -199,15 +199,24 @@ describe('pocketsflowWebhook on a host with an ExecutionContext (Cloudflare Work
     expect(handled).toHaveLength(1)
   })
 
-  it('runs the handlers all the same when waitUntil throws', async () => {
+  it('a waitUntil that throws is a configuration error (500) answered before anything is claimed', async () => {
     const { app, handled } = setup()
     const delivery = await signedRequest({ secret: SECRET, type: 'order.completed' })
-    const request = new Request(`https://shop.example${PATH}`, { method: 'POST', headers: delivery.headers, body: delivery.body })
-    const ctx = executionContext(() => {
+    const request = () => new Request(`https://shop.example${PATH}`, { method: 'POST', headers: delivery.headers, body: delivery.body })
+    const broken = executionContext(() => {
       throw new Error('outside a request')
     })
-    expect((await app.fetch(request, {}, ctx)).status).toBe(200)
-    await vi.waitFor(() => expect(handled).toHaveLength(1))
+    const refused = await app.fetch(request(), {}, broken)
+    expect(refused.status).toBe(500)
+    expect(await refused.json()).toEqual({ error: 'webhook receiver misconfigured' })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(handled).toHaveLength(0)
+    // Nothing was claimed: with a working context the same delivery is new, and handled.
+    const kept: Promise<unknown>[] = []
+    const accepted = await app.fetch(request(), {}, executionContext((promise) => void kept.push(promise)))
+    expect(await accepted.json()).toEqual({ received: true })
+    await kept[0]
+    expect(handled).toHaveLength(1)
   })
 
   it('runs the handlers without an ExecutionContext (c.executionCtx throws: Node, Bun, Deno)', async () => {

@@ -4,6 +4,7 @@ import {
   type Provider,
   type ReceiverResult,
   type WebhookReceiver,
+  type SchemaMap,
   type WebhookReceiverOptions,
 } from '@pocketsflow-webhooks/core'
 import { afterResponse, receiveNodeRequest, shouldCloseConnection } from '@pocketsflow-webhooks/core/node'
@@ -31,7 +32,7 @@ declare module 'koa' {
   }
 }
 
-export type PocketsflowWebhookOptions<P extends Provider = 'pocketsflow'> = WebhookReceiverOptions<P> & {
+export type PocketsflowWebhookOptions<P extends Provider = 'pocketsflow', S extends SchemaMap<P> = SchemaMap<P>> = WebhookReceiverOptions<P, S> & {
   /**
    * Call `next()` after a delivery accepted as new, so that middleware mounted after this one sees
    * `ctx.state.pocketsflowEvent` (default `false`: the webhook request ends here). Koa sends the
@@ -86,7 +87,7 @@ const MOUNT_FIRST_ADVICE =
  * })) // before bodyParser()
  * ```
  */
-export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: PocketsflowWebhookOptions<P>): PocketsflowWebhookMiddleware {
+export function pocketsflowWebhook<P extends Provider = 'pocketsflow', S extends SchemaMap<P> = SchemaMap<P>>(options: PocketsflowWebhookOptions<P, S>): PocketsflowWebhookMiddleware {
   const receiver = createWebhookReceiver(options)
   const callNext = options.callNext === true
 

@@ -45,6 +45,8 @@ function exceptionFor(response: WebhookResponse): HttpException {
  * contradicting the body), 400 `BadRequestException` (signed but malformed JSON),
  * 413 `PayloadTooLargeException`, 503 after shutdown began, 500 when the raw body is missing.
  * It does not de-duplicate and runs no handlers: your route does the work, before it answers.
+ * Under `testMode: 'ignore'` a test-mode event is answered 200 `{"received":true}` here, and the
+ * route does not run.
  */
 @Injectable()
 export class PocketsflowWebhookGuard implements CanActivate {
@@ -64,6 +66,9 @@ export class PocketsflowWebhookGuard implements CanActivate {
     if (context.getType() !== 'http') throw new Error('pocketsflow-webhooks: PocketsflowWebhookGuard works on HTTP routes only')
     const req = context.switchToHttp().getRequest<NestHttpRequest>()
     const result = await this.#webhook.verify(req)
+    // Acknowledged without an event (a test-mode event under testMode: 'ignore'): the sender gets
+    // the 200, and the route does not run.
+    if (result.event === undefined && result.response.status === 200) throw new HttpException(JSON.parse(result.response.body) as object, 200)
     if (result.event === undefined || result.response.status !== 200) throw exceptionFor(result.response)
     attachEvent(req, result.event)
     return true

@@ -76,6 +76,18 @@ describe.each(PLATFORMS)('PocketsflowWebhookGuard on %s', (platform: Platform) =
     expect(received[0]?.verification.secretIndex).toBe(0)
   })
 
+  it("testMode: 'ignore': a test-mode event is answered 200 by the guard and never reaches the route; a live one does", async () => {
+    const { AppModule, received } = paymentsApp({ testMode: 'ignore' })
+    const app = await boot(platform, AppModule)
+    const test = await app.post(await sign({ overrides: { testMode: true, livemode: false } }), ROUTE)
+    expect(test.status).toBe(200)
+    expect(await test.json()).toEqual({ received: true })
+    expect(received).toHaveLength(0)
+    const live = await app.post(await sign({ overrides: { testMode: false, livemode: true, customer: { email: 'live@example.com' } } }), ROUTE)
+    expect(await live.json()).toEqual({ granted: 'live@example.com' })
+    expect(received.map((event) => event.testMode)).toEqual([false])
+  })
+
   it('keeps the route’s own @HttpCode()', async () => {
     const { AppModule } = paymentsApp()
     const app = await boot(platform, AppModule)

@@ -1,7 +1,7 @@
 // Edge entry, selected by the `edge-light` export condition (Next.js Edge runtime): Web Crypto
 // only, no Node.js built-in anywhere on this path. Same App Router handler as the Node entry.
 import { resolveLogger } from '@pocketsflow-webhooks/core/inbox'
-import { createWebhookReceiver, type Provider } from '@pocketsflow-webhooks/core/web'
+import { createWebhookReceiver, type Provider, type SchemaMap } from '@pocketsflow-webhooks/core/web'
 import * as nextServer from 'next/server.js'
 import { createRouteHandler, type PocketsflowRouteHandler, type PocketsflowWebhookOptions } from './route.js'
 import type { NextAfter } from './schedule.js'
@@ -18,7 +18,7 @@ const nextAfter = ((namespace: Record<string, unknown>) => {
 })(nextServer as unknown as Record<string, unknown>)
 
 /** `export const POST = pocketsflowWebhook({ secret, on })` next to `export const runtime = 'edge'`. */
-export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: PocketsflowWebhookOptions<P>): PocketsflowRouteHandler {
+export function pocketsflowWebhook<P extends Provider = 'pocketsflow', S extends SchemaMap<P> = SchemaMap<P>>(options: PocketsflowWebhookOptions<P, S>): PocketsflowRouteHandler {
   return createRouteHandler((o) => createWebhookReceiver(o), options, resolveLogger(options?.logger), nextAfter)
 }
 

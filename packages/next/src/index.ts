@@ -1,6 +1,6 @@
 // Node.js entry: node:crypto for the HMAC (the faster path on Node), the App Router handler and the
 // Pages Router handler. Under the `edge-light` condition, package exports select ./edge.ts instead.
-import { createWebhookReceiver, type Provider } from '@pocketsflow-webhooks/core'
+import { createWebhookReceiver, type Provider, type SchemaMap } from '@pocketsflow-webhooks/core'
 import { resolveLogger } from '@pocketsflow-webhooks/core/inbox'
 import * as nextServer from 'next/server.js'
 import { createRouteHandler, type PocketsflowRouteHandler, type PocketsflowWebhookOptions } from './route.js'
@@ -30,7 +30,7 @@ const nextAfter = (() => {
  * })
  * ```
  */
-export function pocketsflowWebhook<P extends Provider = 'pocketsflow'>(options: PocketsflowWebhookOptions<P>): PocketsflowRouteHandler {
+export function pocketsflowWebhook<P extends Provider = 'pocketsflow', S extends SchemaMap<P> = SchemaMap<P>>(options: PocketsflowWebhookOptions<P, S>): PocketsflowRouteHandler {
   return createRouteHandler((o) => createWebhookReceiver(o), options, resolveLogger(options?.logger), nextAfter)
 }
 

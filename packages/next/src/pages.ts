@@ -1,13 +1,13 @@
 // Pages Router API routes, on the Node.js runtime: this module is reached from the Node entry only
 // (it reads the body from Node's IncomingMessage).
-import { createWebhookReceiver, type Provider, type WebhookReceiver, type WebhookReceiverOptions } from '@pocketsflow-webhooks/core'
+import { createWebhookReceiver, type Provider, type WebhookReceiver, type SchemaMap, type WebhookReceiverOptions } from '@pocketsflow-webhooks/core'
 import { resolveLogger } from '@pocketsflow-webhooks/core/inbox'
 import { handleNodeRequest } from '@pocketsflow-webhooks/core/node'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { prepareReceiver } from './build-phase.js'
 import { createScheduler, type ScheduleOptions } from './schedule.js'
 
-export type PocketsflowPagesWebhookOptions<P extends Provider = 'pocketsflow'> = WebhookReceiverOptions<P> &
+export type PocketsflowPagesWebhookOptions<P extends Provider = 'pocketsflow', S extends SchemaMap<P> = SchemaMap<P>> = WebhookReceiverOptions<P, S> &
   ScheduleOptions & {
     /** Next.js runs after() callbacks only in the App Router: `'waitUntil'` or `'inline'` here. */
     schedule?: 'waitUntil' | 'inline'
@@ -38,7 +38,7 @@ const MOUNT_ADVICE =
  * export default pocketsflowPagesWebhook({ secret: process.env.POCKETSFLOW_WEBHOOK_SECRET, on: { 'order.completed': grant } })
  * ```
  */
-export function pocketsflowPagesWebhook<P extends Provider = 'pocketsflow'>(options: PocketsflowPagesWebhookOptions<P>): PocketsflowPagesHandler {
+export function pocketsflowPagesWebhook<P extends Provider = 'pocketsflow', S extends SchemaMap<P> = SchemaMap<P>>(options: PocketsflowPagesWebhookOptions<P, S>): PocketsflowPagesHandler {
   const logger = resolveLogger(options?.logger)
   const schedule = createScheduler(options, logger, undefined, ['waitUntil', 'inline'])
   const receiver = prepareReceiver((o) => createWebhookReceiver(o), options, logger)

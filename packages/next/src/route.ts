@@ -1,12 +1,12 @@
 // The App Router route handler, shared by the Node entry (node:crypto core) and the Edge entry
 // (Web Crypto core): each passes its own receiver in, so nothing here imports a crypto backend.
 // Reading the Request is the core's Fetch glue; what is Next's here is when the handlers run.
-import type { Logger, Provider, ReceiverResult, WebhookReceiver, WebhookReceiverOptions } from '@pocketsflow-webhooks/core'
+import type { Logger, Provider, ReceiverResult, SchemaMap, WebhookReceiver, WebhookReceiverOptions } from '@pocketsflow-webhooks/core'
 import { receiveFetchRequest } from '@pocketsflow-webhooks/core/inbox'
 import { prepareReceiver } from './build-phase.js'
 import { createScheduler, type NextAfter, type Schedule, type ScheduleOptions } from './schedule.js'
 
-export type PocketsflowWebhookOptions<P extends Provider = 'pocketsflow'> = WebhookReceiverOptions<P> & ScheduleOptions
+export type PocketsflowWebhookOptions<P extends Provider = 'pocketsflow', S extends SchemaMap<P> = SchemaMap<P>> = WebhookReceiverOptions<P, S> & ScheduleOptions
 
 /** `export const POST = pocketsflowWebhook({...})`: a Route Handler with the receiver attached. */
 export interface PocketsflowRouteHandler {

@@ -19,7 +19,10 @@ export default {
         console.log(`handled ${event.id}`)
       },
     })
-    const response = await handle(request, { waitUntil: ctx.waitUntil.bind(ctx) })
+    // `?unbound`: the mistake of passing ctx.waitUntil without its context (workerd throws
+    // "Illegal invocation" when it is called): the handler must refuse, not acknowledge.
+    const waitUntil = new URL(request.url).searchParams.has('unbound') ? ctx.waitUntil : ctx.waitUntil.bind(ctx)
+    const response = await handle(request, { waitUntil })
     console.log(`responded ${response.status}`)
     return response
   },

@@ -1,4 +1,8 @@
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
+import { WebhookValidationError, type StandardSchemaV1, type WebhookEvent } from '@pocketsflow-webhooks/core'
+import { isStandardSchema, validateEvent } from '@pocketsflow-webhooks/core/inbox'
 import { parseHeaderLines, splitRawRequest } from '../capture.js'
 import { diagnoseDelivery, type Finding } from '../diagnose.js'
 import { bold, dim, EXIT, green, red, UsageError, yellow } from '../output.js'
@@ -21,8 +25,11 @@ Options:
   --provider P          pocketsflow (default), pocketbook or standard-webhooks
   --tolerance SECONDS   allowed clock difference (default 300; 0 means exact)
   --no-tolerance        ignore the timestamp's age (to check a delivery captured long ago)
+  --schema FILE         once verified, check the payload against a Standard Schema (zod, valibot,
+                        …) exported by this JavaScript module: its default export, or an object of
+                        schemas by event type (default export or \`schemas\`), as the \`schemas\` option
 
-Exit codes: 0 verified, 1 not verified, 2 usage error.`
+Exit codes: 0 verified (and the payload matches its schema), 1 not verified or not matching, 2 usage error.`
 
 export async function verifyCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -36,9 +43,12 @@ export async function verifyCommand(args: string[]): Promise<number> {
       provider: { type: 'string' },
       tolerance: { type: 'string' },
       'no-tolerance': { type: 'boolean' },
+      schema: { type: 'string' },
     },
     strict: true,
   })
+  // Loaded first: a module that can't be used is a usage error, whatever the delivery.
+  const schemas = values.schema ? await loadSchemas(values.schema) : undefined
   let body: Uint8Array | undefined
   const headerLines: string[] = [...(values.header ?? [])]
   if (values.request) {
@@ -66,7 +76,46 @@ export async function verifyCommand(args: string[]): Promise<number> {
   console.log(diagnosis.verified ? green(bold('✓ verified')) : red(bold(`✗ not verified: ${diagnosis.reason}`)))
   for (const finding of diagnosis.findings) console.log(`  ${mark(finding)} ${finding.message}`)
   if (!diagnosis.verified) console.log(dim(`  (${diagnosis.provider} scheme, ${body.length} body bytes)`))
-  return diagnosis.verified ? EXIT.ok : EXIT.failed
+  if (!diagnosis.verified || !diagnosis.event) return EXIT.failed
+  if (diagnosis.event.testMode) console.log(`  ${yellow('→')} a test-mode event (testMode: 'ignore' would acknowledge it and run nothing)`)
+  return schemas ? checkSchema(schemas, diagnosis.event) : EXIT.ok
+}
+
+type Schemas = StandardSchemaV1 | Readonly<Record<string, unknown>>
+
+/** The `--schema` module's schema, or its schemas by event type. */
+async function loadSchemas(file: string): Promise<Schemas> {
+  let loaded: Record<string, unknown>
+  try {
+    loaded = (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>
+  } catch (error) {
+    throw new UsageError(`--schema ${file}: cannot load it: ${(error as Error).message}`)
+  }
+  for (const candidate of [loaded['default'], loaded['schemas'], loaded]) {
+    if (isStandardSchema(candidate)) return candidate
+    if (candidate && typeof candidate === 'object' && Object.values(candidate).some(isStandardSchema)) return candidate as Record<string, unknown>
+  }
+  throw new UsageError(`--schema ${file}: exports no Standard Schema (a default export, or an object of schemas by event type)`)
+}
+
+/** Checks the event's data as the receiver would before the type's handlers: the same issues, the same paths. */
+async function checkSchema(schemas: Schemas, event: WebhookEvent): Promise<number> {
+  const byType = schemas as Record<string, unknown>
+  const schema = isStandardSchema(schemas) ? schemas : [event.type, event.deliveredType].map((type) => byType[type]).find(isStandardSchema)
+  if (!schema) {
+    console.log(`  ${yellow('→')} no schema for ${event.type} in --schema: its payload is not checked`)
+    return EXIT.ok
+  }
+  try {
+    await validateEvent(schema, event, event.type, 1)
+  } catch (error) {
+    if (!(error instanceof WebhookValidationError)) throw error
+    console.log(red(bold(`✗ the payload does not match the schema for ${event.type}`)))
+    for (const issue of error.issues) console.log(`  ${red('✗')} ${issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''}${issue.message}`)
+    return EXIT.failed
+  }
+  console.log(green(bold(`✓ the payload matches the schema for ${event.type}`)))
+  return EXIT.ok
 }
 
 function mark(finding: Finding): string {

@@ -15,7 +15,7 @@ export interface CryptoBackend<Key = unknown> {
   importKey(secret: Uint8Array): Key | Promise<Key>
   /** HMAC-SHA256 over `prefix` followed by `body`, without concatenating them first where possible. */
   hmac(key: Key, prefix: string, body: Body): Uint8Array | Promise<Uint8Array>
-  /** Lower-case hex SHA-256 of a short input: a MAC (the default event id), an over-long dedupe key. */
+  /** Lower-case hex SHA-256: of a MAC (the default event id), of an over-long dedupe key (any length). */
   sha256Hex(body: Body): string | Promise<string>
   /** UTF-8 decode of the verified body, for JSON parsing. */
   decode(body: Body): string

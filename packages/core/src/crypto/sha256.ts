@@ -1,7 +1,8 @@
 // SHA-256 (FIPS 180-4) in plain JavaScript, for the web backend's short hashes: the event id
-// derived from a signature's MAC (32 bytes) and over-long dedupe keys. crypto.subtle.digest would
-// do, but on Node.js each subtle call is a round trip through the thread pool that costs as much as
-// the signature check itself (measured: bench/web), and these inputs take a microsecond here.
+// derived from a signature's MAC (32 bytes), on every delivery, and over-long dedupe keys up to
+// 4 KiB. crypto.subtle.digest would do, but on Node.js each subtle call is a round trip through the
+// thread pool that costs as much as the signature check itself (measured: bench/web), and these
+// inputs take a microsecond or two here. Longer inputs go to crypto.subtle (crypto/web.ts).
 // Node's own entry keeps node:crypto; the two give the same digests (test/sha256.test.ts).
 
 /**
