@@ -8,6 +8,7 @@ import {
   startInboxWorker,
   WebhookValidationError,
   type HandlerContext,
+  type HookSource,
   type StandardSchemaV1,
   type Provider,
   type WebhookEvent,
@@ -334,7 +335,7 @@ export function describeInboxContract(name: string, engine: InboxEngine): void {
       const [letter] = await receiver.deadLetters()
       // One attempt: another would check the same payload against the same schema.
       expect(letter?.attempts).toBe(1)
-      expect(letter?.lastError).toMatch(/failed its schema.*amount: Required number/)
+      expect(letter?.lastError).toMatch(/failed its schema at amount, so order\.completed did not run/)
       expect(letter?.completedHandlers).toEqual(['onEvent'])
       const error = errors[0] as WebhookValidationError
       expect(error).toBeInstanceOf(WebhookValidationError)
@@ -377,6 +378,43 @@ export function describeInboxContract(name: string, engine: InboxEngine): void {
       expect(handled).toEqual([false])
       expect(ignored).toEqual(['order.completed:test_mode', 'order.completed:test_mode'])
       expect(await app.webhook.receiver.deadLetters()).toEqual([])
+    })
+
+    it('depth() counts waiting events and dead letters for the observe hook; deadLettered and attempted reach the hooks', async () => {
+      let source: HookSource | undefined
+      const deadLettered: string[] = []
+      const attempted: string[] = []
+      let release!: () => void
+      const gate = new Promise<void>((resolve) => (release = resolve))
+      const app = await engine.start({
+        secret: SECRET,
+        logger: quiet,
+        retry: false,
+        concurrency: 1,
+        inbox: engine.inbox('depth_hooks'),
+        on: {
+          'order.completed': async () => {
+            await gate
+          },
+          'order.refunded': () => {
+            throw new Error('refund service down')
+          },
+        },
+        // Two hook sets, as a metrics package's would sit beside the app's own.
+        hooks: [
+          { observe: (s) => void (source = s), deadLettered: (event, info) => void deadLettered.push(`${event.type}:${info.handlers.join(',')}`) },
+          { attempted: (event, info) => void attempted.push(`${event.type}:${info.outcome}`) },
+        ],
+      })
+      expect(source?.inboxDepth).toBeTypeOf('function')
+      for (let i = 0; i < 3; i++) expect((await post(app.url, await signedRequest({ secret: SECRET, type: 'order.completed' }))).status).toBe(200)
+      // One runs (held at the gate), the others wait: all three are pending.
+      await vi.waitFor(async () => expect(await source?.inboxDepth?.()).toEqual({ pending: 3, deadLetters: 0 }), { timeout: 10_000 })
+      release()
+      expect((await post(app.url, await signedRequest({ secret: SECRET, type: 'order.refunded' }))).status).toBe(200)
+      await vi.waitFor(async () => expect(await source?.inboxDepth?.()).toEqual({ pending: 0, deadLetters: 1 }), { timeout: 10_000 })
+      await vi.waitFor(() => expect(deadLettered).toEqual(['order.refunded:order.refunded']), { timeout: 10_000 })
+      expect(attempted.sort()).toEqual(['order.completed:ok', 'order.completed:ok', 'order.completed:ok', 'order.refunded:failed'])
     })
 
     it('a web process whose handlers are all undefined only records: the worker gets every event', async () => {

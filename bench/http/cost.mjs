@@ -8,6 +8,7 @@
 //   node http/cost.mjs koa                          some
 //   BENCH_DURATION=4 BENCH_WARMUP=2 BENCH_ROUNDS=8 BENCH_CONNECTIONS=50 (the defaults; split between the two)
 //   BENCH_DEDUPE=off                                the adapters without their in-memory dedupe
+//   BENCH_PAIR=metrics node http/cost.mjs express   the adapter against itself with the metrics hooks on
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -29,6 +30,9 @@ try {
 }
 
 const here = dirname(fileURLToPath(import.meta.url))
+// Which two servers of a framework are paired: the hand-written route and the adapter, or (with
+// BENCH_PAIR=metrics) the adapter and the same adapter with @pocketsflow-webhooks/metrics' hooks.
+const PAIR = process.env.BENCH_PAIR === 'metrics' ? ['adapter', 'adapter-metrics'] : ['hand', 'adapter']
 const ALL = ['express', 'fastify', 'koa']
 const frameworks = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL
 // Shorter rounds than run.mjs, and more of them: the spread between rounds is what the standard error needs.
@@ -50,7 +54,7 @@ for (const framework of frameworks) {
   const ratios = []
   for (let round = 0; round < rounds; round++) {
     const ports = [port++, port++]
-    const servers = await Promise.all(['hand', 'adapter'].map((side, i) => startServer(join(here, `${framework}-${side}.mjs`), ports[i], {}, core)))
+    const servers = await Promise.all(PAIR.map((side, i) => startServer(join(here, `${framework}-${side}.mjs`), ports[i], {}, core)))
     try {
       await Promise.all(ports.map((p) => warmUp(p, warmup, connections, STEADY_STATE_REQUESTS)))
       const before = servers.map((s) => cpuTime(s.pid))
@@ -68,7 +72,8 @@ for (const framework of frameworks) {
   rows.push({ framework, hand: mean(hand), adapter: mean(adapter), ratios })
 }
 
-console.log('\n| framework | hand-written CPU/req | adapter CPU/req | hand-written / adapter: mean ± standard error | range over rounds |')
+const [first, second] = PAIR.map((side) => ({ hand: 'hand-written', adapter: 'adapter', 'adapter-metrics': 'adapter with metrics' })[side])
+console.log(`\n| framework | ${first} CPU/req | ${second} CPU/req | ${first} / ${second}: mean ± standard error | range over rounds |`)
 console.log('|:--|--:|--:|--:|--:|')
 for (const r of rows) {
   const { mean: ratio, standardError, spread } = summarise(r.ratios)

@@ -150,6 +150,15 @@ describe('pocketsflow-webhooks', () => {
       expect(unchecked.code).toBe(0)
       expect(unchecked.stdout).toContain('no schema for order.completed')
 
+      // Keyed by the other spelling of an aliased type, as the receiver accepts it.
+      const aliased = join(dir, 'alias-schemas.mjs')
+      writeFileSync(aliased, `export default { 'customer.subscription.pause': { '~standard': { version: 1, vendor: 'test', validate: () => ({ issues: [{ message: 'never', path: ['x'] }] }) } } }`)
+      const paused = await capture('{"event":"customer.subscription.paused"}')
+      writeFileSync(paused.headerFile, (await import('node:fs')).readFileSync(paused.headerFile, 'utf8').replace(/x-pocketsflow-event: .*/i, 'X-Pocketsflow-Event: customer.subscription.paused'))
+      const aliasRun = await run(['verify', '--headers', paused.headerFile, '--body', paused.bodyFile, '--secret', SECRET, '--schema', aliased])
+      expect(aliasRun.stdout).toContain('✗ x: never')
+      expect(aliasRun.code).toBe(1)
+
       const notSchema = join(dir, 'not-a-schema.mjs')
       writeFileSync(notSchema, 'export default { parse() {} }')
       const usage = await run(['verify', '--headers', good.headerFile, '--body', good.bodyFile, '--secret', SECRET, '--schema', notSchema])

@@ -3,8 +3,8 @@ import type { WebhookEvent } from './event.js'
 import { Deadlines } from './deadlines.js'
 import type { HandlerTable, NamedHandler } from './handlers.js'
 import { isThenable, type MaybePromise } from './realm.js'
-import type { InboxAttempt, InboxOutcome } from './inbox.js'
-import type { Logger } from './types.js'
+import type { InboxAttempt, InboxDepth, InboxOutcome } from './inbox.js'
+import type { Logger, Provider } from './types.js'
 
 export interface RetryOptions {
   /** Attempts per handler, the first included (default 3). 1 = no retry. */
@@ -42,7 +42,7 @@ export interface ReceiverHooks<E = WebhookEvent> {
   /** A verified event was acknowledged and deliberately not processed: a test-mode event under `testMode: 'ignore'`. */
   ignored?(event: E, info: { reason: 'test_mode' }): void
   /** A delivery was refused; `reason` is a stable code. */
-  rejected?(info: { reason: string; status: number; skewSeconds?: number }): void
+  rejected?(info: { reason: string; status: number; skewSeconds?: number; provider: Provider }): void
   /** Every handler of an event succeeded. `attempts`: the attempt in which the last one did. */
   handled?(event: E, info: { attempts: number; durationMs: number }): void
   /**
@@ -51,8 +51,44 @@ export interface ReceiverHooks<E = WebhookEvent> {
    * another attempt is due.
    */
   failed?(error: unknown, event: E, info: { handler: string; attempt: number; willRetry: boolean }): void
-  /** An event failed for good and was kept as a dead letter (in memory; an inbox keeps its own). */
+  /** An event failed for good and was kept as a dead letter, in memory or, once stored, in the inbox. */
   deadLettered?(event: E, info: { attempts: number; handlers: readonly string[] }): void
+  /**
+   * One attempt of one handler settled: `ok`, `failed`, or `timeout` (it failed by passing its time
+   * limit), with how long it ran. For duration histograms; `failed` says more about failures.
+   */
+  attempted?(event: E, info: { handler: string; attempt: number; outcome: 'ok' | 'failed' | 'timeout'; durationMs: number }): void
+  /**
+   * The receiver answered a request: its status, what became of it, and how long the receiver took
+   * from first seeing the request (its headers) to the answer. Not called for the refusals an
+   * adapter decides before the receiver sees the request (a body over the limit, unreadable).
+   */
+  answered?(info: {
+    status: number
+    outcome: 'accepted' | 'duplicate' | 'rejected' | 'ignored'
+    reason: string | undefined
+    durationMs: number
+    provider: Provider
+    /** The verified event, when there is one (accepted, duplicate). */
+    event: E | undefined
+  }): void
+  /**
+   * A verified event is about to be claimed or recorded: what this returns (a trace context, as
+   * strings) goes with it. With a durable inbox it is stored with the event, and the worker's copy
+   * gives it back (`carriedWith(event)`), so that its spans can link to the receiving one.
+   */
+  carry?(event: E): Readonly<Record<string, string>> | undefined
+  /** Called once, when the receiver or inbox worker starts: live readings, for gauges. */
+  observe?(source: HookSource): void
+}
+
+/** What `observe` hands over: read it when a gauge is collected. */
+export interface HookSource {
+  readonly provider: Provider
+  /** In-memory dispatch right now (absent for an inbox worker of its own). */
+  stats?(): { readonly running: number; readonly waiting: number; readonly deadLetters: number }
+  /** With an inbox that can count (both shipped ones do): its backlog, read from the store. */
+  inboxDepth?(): Promise<InboxDepth>
 }
 
 /** What an event that failed for good leaves behind: enough to list it and run its failed handlers again. */
@@ -121,6 +157,9 @@ export function backoffDelay(retry: number, options: Required<RetryOptions>, ran
   const base = Math.min(options.maxDelayMs, options.minDelayMs * options.factor ** (retry - 1))
   return options.jitter ? base / 2 + (base / 2) * random() : base
 }
+
+/** Milliseconds, finer than Date.now where the runtime has performance.now (handlers often take less than one). */
+export const clock: () => number = typeof performance === 'object' && typeof performance.now === 'function' ? () => performance.now() : Date.now
 
 /** Calls a user hook without letting it break the pipeline. */
 export function callHook(logger: Logger, name: string, fn: (() => unknown) | undefined): void {
@@ -442,7 +481,12 @@ export class Dispatcher {
       interrupted: false,
       // Called by the inbox once the dead letter is stored: a crash in between must not leave an
       // onError behind that the stored event contradicts.
-      report: last ? () => failed.forEach((f) => this.#reportGaveUp(f.handler.name, event, attempt, f.error)) : noReport,
+      report: last
+        ? () => {
+            failed.forEach((f) => this.#reportGaveUp(f.handler.name, event, attempt, f.error))
+            this.#reportDeadLettered(event, attempt, failed.map((f) => f.handler.name))
+          }
+        : noReport,
     }
   }
 
@@ -452,7 +496,14 @@ export class Dispatcher {
    * that failed, and `error` is the stored last error). Reaches onError once per handler.
    */
   deadLettered(event: WebhookEvent, attempts: number, error: unknown, handlers?: readonly string[]): void {
-    for (const handler of handlers && handlers.length > 0 ? handlers : ['inbox']) this.#reportGaveUp(handler, event, attempts, error)
+    const failed = handlers && handlers.length > 0 ? handlers : ['inbox']
+    for (const handler of failed) this.#reportGaveUp(handler, event, attempts, error)
+    this.#reportDeadLettered(event, attempts, failed)
+  }
+
+  #reportDeadLettered(event: WebhookEvent, attempts: number, handlers: readonly string[]): void {
+    const { hooks, logger } = this.#options
+    callHook(logger, 'deadLettered', hooks.deadLettered && (() => hooks.deadLettered?.(event, { attempts, handlers })))
   }
 
   // --- one attempt, both ways ----------------------------------------------------------------
@@ -507,17 +558,30 @@ export class Dispatcher {
   #runHandler(handler: NamedHandler, event: WebhookEvent, attempt: number, inbox: InboxSide | undefined): MaybePromise<Failure | undefined> {
     // In memory, stop() has ended the run: what is left did not succeed.
     if (this.#stopped && !inbox) return { handler, error: new WebhookReceiverClosedError() }
+    // The clock is read only for the `attempted` hook.
+    const startedAt = this.#options.hooks.attempted ? clock() : undefined
     const ctx = new Attempt(handler.name, event, attempt, inbox !== undefined, this.#options.logger, this.#timeoutMs, this.#overran)
-    let running: Promise<void> | undefined
+    let outcome: MaybePromise<Failure | undefined>
     try {
-      running = this.#attempt(ctx, handler, event, inbox)
+      const running = this.#attempt(ctx, handler, event, inbox)
+      outcome = running?.then(
+        () => undefined,
+        (error: unknown) => ({ handler, error, abandoned: !ctx.settled }),
+      )
     } catch (error) {
-      return { handler, error }
+      outcome = { handler, error }
     }
-    return running?.then(
-      () => undefined,
-      (error: unknown) => ({ handler, error, abandoned: !ctx.settled }),
-    )
+    if (startedAt === undefined) return outcome
+    if (!isThenable(outcome)) return this.#reportAttempted(event, handler, attempt, startedAt, outcome)
+    return outcome.then((settled) => this.#reportAttempted(event, handler, attempt, startedAt, settled))
+  }
+
+  #reportAttempted(event: WebhookEvent, handler: NamedHandler, attempt: number, startedAt: number, failure: Failure | undefined): Failure | undefined {
+    const { hooks, logger } = this.#options
+    const outcome = failure === undefined ? 'ok' : failure.error instanceof WebhookHandlerTimeoutError ? 'timeout' : 'failed'
+    const durationMs = clock() - startedAt
+    callHook(logger, 'attempted', () => hooks.attempted?.(event, { handler: handler.name, attempt, outcome, durationMs }))
+    return failure
   }
 
   async #markCompleted(markCompleted: (handler: string) => Promise<void>, name: string, event: WebhookEvent): Promise<void> {

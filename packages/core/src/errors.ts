@@ -60,14 +60,19 @@ export class WebhookValidationError<E extends WebhookEvent = WebhookEvent> exten
   override readonly name: string = 'WebhookValidationError'
   /** The canonical event type whose schema the payload failed. */
   readonly type: string
-  readonly issues: readonly ValidationIssue[]
+  /**
+   * Each issue, with its message and path. Not enumerable, and only the paths are in `message`: a
+   * validator's message may quote the value (valibot: `Received "ada@…"`), and a logger that
+   * serialises the error, or a dead letter's stored `lastError`, must not carry customer data.
+   */
+  declare readonly issues: readonly ValidationIssue[]
 
-  constructor(event: E, handler: string, attempt: number, issues: readonly ValidationIssue[], cause?: unknown) {
-    super(event, handler, attempt, cause)
-    const listed = issues.map((issue) => (issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ')
-    this.message = `the ${event.type} payload (${event.id}) failed its schema, so ${handler} did not run: ${listed}`
+  constructor(event: E, handler: string, attempt: number, issues: readonly ValidationIssue[]) {
+    super(event, handler, attempt, undefined)
+    const paths = issues.map((issue) => (issue.path.length > 0 ? issue.path.join('.') : '(the payload)'))
+    this.message = `the ${event.type} payload (${event.id}) failed its schema at ${[...new Set(paths)].join(', ')}, so ${handler} did not run`
     this.type = event.type
-    this.issues = issues
+    Object.defineProperty(this, 'issues', { value: issues, enumerable: false, writable: false, configurable: true })
   }
 }
 

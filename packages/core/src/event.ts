@@ -160,6 +160,25 @@ export function rememberPayloadText(event: WebhookEvent, text: string): void {
 }
 
 /**
+ * What hooks carry with an event through a durable inbox (a trace context: `carry` in
+ * ReceiverHooks), set before it is stored and read back in the worker's copy.
+ */
+const carriedContexts = /* @__PURE__ */ new WeakMap<WebhookEvent, Readonly<Record<string, string>>>()
+
+/** Keeps what the `carry` hook returned with the event, for serializeEvent. */
+export function rememberCarried(event: WebhookEvent, carried: Readonly<Record<string, string>>): void {
+  carriedContexts.set(event, carried)
+}
+
+/**
+ * What the `carry` hook returned for this event in the process that received it: on the worker's
+ * copy of an event read from a durable inbox (and on the received one). Undefined when none.
+ */
+export function carriedWith(event: WebhookEvent): Readonly<Record<string, string>> | undefined {
+  return carriedContexts.get(event)
+}
+
+/**
  * An event as text, for durable inboxes: every field round-trips through `parseEvent`, including
  * the timestamp and the relation between `data` and `payload` (no second copy of the body).
  */
@@ -179,6 +198,7 @@ export function serializeEvent(event: WebhookEvent): string {
     payload: text === undefined ? event.payload : undefined,
     data: dataIsPayload ? undefined : dataIsEnvelopeData ? undefined : event.data,
     dataFrom: dataIsPayload ? 'payload' : dataIsEnvelopeData ? 'payload.data' : 'data',
+    carried: carriedContexts.get(event),
   })
   return text === undefined ? fields : `${fields.slice(0, -1)},"payload":${text}}`
 }
@@ -194,7 +214,7 @@ export function parseEvent(text: string): WebhookEvent {
   const payload = raw.payload
   const data =
     raw.dataFrom === 'payload' ? payload : raw.dataFrom === 'payload.data' ? (payload as { data?: unknown } | null)?.data : raw.data
-  return createEvent({
+  const event = createEvent({
     id: raw.id,
     type: raw.type,
     deliveredType: typeof raw.deliveredType === 'string' ? raw.deliveredType : raw.type,
@@ -204,6 +224,16 @@ export function parseEvent(text: string): WebhookEvent {
     timestampMs: typeof raw.timestampMs === 'number' ? raw.timestampMs : undefined,
     verification: raw.verification as VerificationDetail,
   })
+  const carried = stringsOnly(raw.carried)
+  if (carried) carriedContexts.set(event, carried)
+  return event
+}
+
+/** A plain object of strings, from a stored event (anything else is dropped, never trusted). */
+function stringsOnly(value: unknown): Record<string, string> | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined
+  const entries = Object.entries(value as Record<string, unknown>).filter((entry): entry is [string, string] => typeof entry[1] === 'string')
+  return entries.length > 0 ? Object.fromEntries(entries) : undefined
 }
 
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g

@@ -65,7 +65,7 @@ export function buildHandlerTable(
     }
   }
   for (const [type, { key }] of schemaOf) {
-    if (!registeredAs.has(type)) {
+    if (count > 0 && !registeredAs.has(type)) {
       logger.warn({ type: key }, `schemas[${JSON.stringify(key)}] has no handler in "on": nothing checks it (onEvent handlers are not checked)`)
     }
   }
@@ -107,9 +107,34 @@ function checkedBy(schema: StandardSchemaV1, handler: NamedHandler): NamedHandle
     name: handler.name,
     run: (event, ctx) => {
       const checked = validateEvent(schema, event, handler.name, ctx.attempt)
-      return isThenable(checked) ? checked.then((valid) => handler.run(valid, ctx)) : handler.run(checked, ctx)
+      if (!isThenable(checked)) return handler.run(checked, ctx)
+      // An async validator may outlast its attempt (time limit, close(), a lost claim): the attempt
+      // ends when the signal aborts, and the handler, which has not started, never does.
+      return untilAborted(checked, ctx.signal).then((valid) => {
+        if (ctx.signal.aborted) throw ctx.signal.reason
+        return handler.run(valid, ctx)
+      })
     },
   }
+}
+
+/** `work`, or the signal's reason as soon as it aborts. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error)
+    signal.addEventListener('abort', onAbort, { once: true })
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(value)
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(error as Error)
+      },
+    )
+  })
 }
 
 /** A handler or a list of them, validated and named; `undefined` entries stand for none. */

@@ -4,7 +4,7 @@
 // option checks, the Fetch glue for adapters built on Request, and the payload check by schema
 // (for the CLI's `verify --schema`). The root entry keeps the
 // application's surface.
-export { DEFAULT_RETENTION_MS, type DeadLetter, type InboxAttempt, type InboxOutcome, type InboxProcessor, type WebhookInbox } from './inbox.js'
+export { DEFAULT_RETENTION_MS, type DeadLetter, type InboxAttempt, type InboxDepth, type InboxOutcome, type InboxProcessor, type WebhookInbox } from './inbox.js'
 export type { ClaimResult, DedupeStore, DuplicateClaim } from './dedupe/store.js'
 export type { Logger } from './types.js'
 export type { WebhookEvent } from './event.js'

@@ -1,4 +1,6 @@
-import type { WebhookInbox } from './inbox.js'
+import { callHook } from './dispatch.js'
+import { resolveHooks, type HooksOption } from './hooks.js'
+import type { InboxDepth, WebhookInbox } from './inbox.js'
 import { resolveLogger } from './logger.js'
 import { createDispatcher, startInbox, type DispatchOptions, type SchemaMap } from './receiver.js'
 import type { Provider } from './types.js'
@@ -32,7 +34,14 @@ export function startInboxWorker<P extends Provider = 'pocketsflow', S extends S
     throw new TypeError('pocketsflow-webhooks: startInboxWorker needs handlers: "on" and/or "onEvent" (every one given is undefined)')
   }
   // A worker serves whichever receiver of its provider records into the inbox: no path.
-  const release = startInbox(options.inbox, dispatcher, logger, { provider: options.provider ?? 'pocketsflow' })
+  const provider: Provider = options.provider ?? 'pocketsflow'
+  const release = startInbox(options.inbox, dispatcher, logger, { provider })
+  const hooks = resolveHooks(options.hooks as HooksOption<never> | undefined, logger)
+  const inbox = options.inbox
+  if (hooks.observe) {
+    const source = { provider, ...(inbox.depth ? { inboxDepth: () => (inbox.depth as () => Promise<InboxDepth>).call(inbox) } : {}) }
+    callHook(logger, 'observe', () => hooks.observe?.(source))
+  }
   let closing: Promise<void> | undefined
   return {
     close(closeOptions) {

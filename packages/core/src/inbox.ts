@@ -40,6 +40,18 @@ export interface WebhookInbox {
   deadLetters(options?: { limit?: number }): Promise<DeadLetter[]>
   /** Queues a dead letter again, attempts starting from 1. `false` if no dead letter has that id. */
   replay(id: string): Promise<boolean>
+  /**
+   * How many events wait (pending, retrying or running) and how many are dead letters, counted in
+   * the store (for gauges; cheap enough to read at every scrape). Optional.
+   */
+  depth?(): Promise<InboxDepth>
+}
+
+/** An inbox's backlog, as `WebhookInbox.depth()` counts it. */
+export interface InboxDepth {
+  /** Recorded and not finished: waiting, waiting for a retry, or running. */
+  readonly pending: number
+  readonly deadLetters: number
 }
 
 /** One attempt at an event, as an inbox's worker hands it to the processor. */

@@ -9,6 +9,7 @@ import type { AnyEventFor, EventOfType, WebhookEvent } from './event.js'
 import type { POCKETSFLOW_EVENT_ALIASES, PocketsflowEventAlias, PocketsflowEventType } from './events/pocketsflow.js'
 import type { PocketbookEventType } from './events/pocketbook.js'
 import { buildHandlerTable, type OneOrMany } from './handlers.js'
+import { resolveHooks, type HooksOption } from './hooks.js'
 import type { WebhookInbox } from './inbox.js'
 import { resolveLogger, wantsDebug } from './logger.js'
 import type { StandardSchemaV1 } from './schema.js'
@@ -118,7 +119,8 @@ export interface WebhookReceiverOptions<P extends Provider = 'pocketsflow', S ex
   idempotencyKey?: (event: AnyEventFor<P>) => string
   /** pino-compatible logger (default: warnings and errors to the console), or `false` for silence. */
   logger?: Logger | false
-  hooks?: ReceiverHooks<AnyEventFor<P>>
+  /** Observability hooks (see `ReceiverHooks`), or a list of them: each list entry's hooks run, on their own. */
+  hooks?: HooksOption<AnyEventFor<P>>
   /** Clock in epoch milliseconds, for tests. */
   now?: () => number
 }
@@ -162,14 +164,15 @@ export function resolveReceiverOptions<P extends Provider, S extends SchemaMap<P
   }
   const store =
     options.dedupe === false || inbox ? undefined : (options.dedupe ?? new MemoryDedupeStore({ ...(options.now ? { now: options.now } : {}) }))
+  const logger = resolveLogger(options.logger)
   return {
-    logger: resolveLogger(options.logger),
+    logger,
     ignoreTestEvents: testMode === 'ignore',
     debug: wantsDebug(options.logger),
     path,
     bodyLimit,
     storeTimeoutMs,
-    hooks: (options.hooks ?? {}) as ReceiverHooks,
+    hooks: resolveHooks(options.hooks as HooksOption<never> | undefined, logger),
     inbox,
     store,
     idempotencyKey: options.idempotencyKey as ((event: WebhookEvent) => unknown) | undefined,
@@ -212,7 +215,7 @@ export function createDispatcher<P extends Provider, S extends SchemaMap<P>>(
     concurrency: options.concurrency,
     logger,
     debug: wantsDebug(options.logger),
-    hooks: (options.hooks ?? {}) as ReceiverHooks,
+    hooks: resolveHooks(options.hooks as HooksOption<never> | undefined, logger),
     ...(keepDeadLetter ? { keepDeadLetter } : {}),
   })
 }

@@ -14,9 +14,9 @@
 import type { CryptoBackend } from './crypto/backend.js'
 import { MemoryDeadLetters } from './dead-letters.js'
 import type { ClaimResult } from './dedupe/store.js'
-import { callHook, MAX_TIMER_MS, type Dispatcher } from './dispatch.js'
-import { assignEventId, rememberPayloadText, type WebhookEvent } from './event.js'
-import type { DeadLetter, InboxProcessor, WebhookInbox } from './inbox.js'
+import { callHook, clock, MAX_TIMER_MS, type Dispatcher, type HookSource } from './dispatch.js'
+import { assignEventId, rememberCarried, rememberPayloadText, type WebhookEvent } from './event.js'
+import type { DeadLetter, InboxDepth, InboxProcessor, WebhookInbox } from './inbox.js'
 import { claimInbox, type InboxConsumer } from './inbox-consumers.js'
 import { createDispatcher, resolveReceiverOptions, type SchemaMap, type WebhookReceiverOptions } from './options.js'
 import { isThenable, type MaybePromise } from './realm.js'
@@ -81,6 +81,8 @@ class Checked implements CheckedHeaders {
   constructor(
     readonly by: object,
     readonly signed: SignedHeaders,
+    /** When precheck() first saw the request (read only for the `answered` hook). */
+    readonly startedAt: number | undefined,
   ) {}
 }
 
@@ -161,6 +163,14 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow', S ex
   // Only where a handler exists: a web process that shares its options with the worker, with the
   // handlers left undefined, must not take events off the inbox and mark them done unrun.
   const releaseInbox = inbox && dispatcher.handlerCount > 0 ? startInbox(inbox, dispatcher, logger, { provider, path }) : undefined
+  if (hooks.observe) {
+    const source: HookSource = {
+      provider,
+      stats: () => ({ ...dispatcher.stats, deadLetters: deadLetters.size }),
+      ...(inbox?.depth ? { inboxDepth: () => (inbox.depth as () => Promise<InboxDepth>).call(inbox) } : {}),
+    }
+    callHook(logger, 'observe', () => hooks.observe?.(source))
+  }
 
   let closing = false
   // Requests inside handle(), plus accepted events whose handlers have not finished: close()
@@ -177,20 +187,35 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow', S ex
 
   function handleNow(request: WebhookRequest): MaybePromise<ReceiverResult> {
     pending++
+    // From precheck(), when the adapter went through it: the receiver first saw the request there.
+    const startedAt = hooks.answered ? (request.checked instanceof Checked ? request.checked.startedAt : undefined) ?? clock() : undefined
     let result: MaybePromise<ReceiverResult>
     try {
       result = receive(request)
     } catch (error) {
       result = unexpected(error)
     }
-    if (!isThenable(result)) return handedOver(result)
-    return result.then(handedOver, (error: unknown) => handedOver(unexpected(error)))
+    if (!isThenable(result)) return handedOver(result, startedAt)
+    return result.then(
+      (settled) => handedOver(settled, startedAt),
+      (error: unknown) => handedOver(unexpected(error), startedAt),
+    )
   }
 
   /** An accepted event stays pending until its after() has run; anything else leaves now. */
-  function handedOver(result: ReceiverResult): ReceiverResult {
+  function handedOver(result: ReceiverResult, startedAt: number | undefined): ReceiverResult {
     if (result.after === undefined) leavePending()
+    if (startedAt !== undefined) answered(result, startedAt)
     return result
+  }
+
+  /** The `answered` hook: what became of the request, and how long the receiver took. */
+  function answered(result: ReceiverResult, startedAt: number): void {
+    const { response, reason } = result
+    const outcome =
+      reason !== undefined ? 'rejected' : response === DUPLICATE_ACKNOWLEDGED ? 'duplicate' : result.event === undefined ? 'ignored' : 'accepted'
+    const durationMs = clock() - startedAt
+    callHook(logger, 'answered', () => hooks.answered?.({ status: response.status, outcome, reason, durationMs, provider, event: result.event }))
   }
 
   function unexpected(error: unknown): ReceiverResult {
@@ -236,11 +261,17 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow', S ex
   }
 
   function precheck(request: Omit<WebhookRequest, 'body' | 'checked'>): Precheck {
+    const startedAt = hooks.answered ? clock() : undefined
     const early = refuseEarly(request)
-    if (early) return { rejected: early }
+    if (early) return { rejected: answeredEarly(early, startedAt) }
     const check = verifier.checkHeaders(request.headers)
-    if (!check.ok) return { rejected: reject(check.reason, undefined, check.skewSeconds) }
-    return new Checked(verifier, check.signed)
+    if (!check.ok) return { rejected: answeredEarly(reject(check.reason, undefined, check.skewSeconds), startedAt) }
+    return new Checked(verifier, check.signed, startedAt)
+  }
+
+  function answeredEarly(result: ReceiverResult, startedAt: number | undefined): ReceiverResult {
+    if (startedAt !== undefined) answered(result, startedAt)
+    return result
   }
 
   function reject(reason: RejectionReason, detail?: string, skewSeconds?: number): ReceiverResult {
@@ -251,11 +282,21 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow', S ex
     if (status === 500) logger.error(log, `webhook receiver misconfigured: ${detail ?? reason}`)
     else if (status === 405) logger.debug(log, 'webhook delivery rejected: method not allowed')
     else logger.warn(log, `webhook delivery rejected: ${reason}`)
-    callHook(logger, 'rejected', hooks.rejected && (() => hooks.rejected?.(info)))
+    callHook(logger, 'rejected', hooks.rejected && (() => hooks.rejected?.({ ...info, provider })))
     return { response: RESPONSES[status] ?? (RESPONSES[400] as WebhookResponse), reason }
   }
 
   // --- 3. claim: the event's key in the dedupe store, or the event in the inbox ---------------
+
+  /** The `carry` hook's strings go with the event (stored with it by an inbox). Never throws. */
+  function carry(event: WebhookEvent): void {
+    try {
+      const carried = hooks.carry?.(event)
+      if (carried && typeof carried === 'object') rememberCarried(event, carried)
+    } catch (error) {
+      logger.error({ err: error, hook: 'carry' }, 'the carry hook threw')
+    }
+  }
 
   /**
    * `testMode: 'ignore'`: a test-mode event is acknowledged (the sender must not see an error for
@@ -308,6 +349,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow', S ex
   }
 
   function claim(event: WebhookEvent): MaybePromise<ReceiverResult> {
+    if (hooks.carry) carry(event)
     if (inbox) return record(inbox, event)
     // The key as claimed: what hooks and handlers later do to the event can't change what is
     // completed or released.

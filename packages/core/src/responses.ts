@@ -25,6 +25,9 @@ const STATUS: Readonly<Record<RejectionReason, number>> = {
   configuration_error: 500,
 }
 
+/** Every rejection reason, for metrics that start each series at 0. */
+export const REJECTION_REASONS: readonly RejectionReason[] = /* @__PURE__ */ Object.freeze(Object.keys(STATUS) as RejectionReason[])
+
 /** The HTTP status for a rejection reason: the one table every adapter answers from. */
 export function statusForReason(reason: RejectionReason): number {
   return STATUS[reason] ?? 400

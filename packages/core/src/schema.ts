@@ -2,7 +2,7 @@
 // interface below is the spec's (standardschema.dev), declared here so the core depends on no
 // validator library. A payload that fails is never refused: the delivery was acknowledged, and the
 // type's handlers fail with a WebhookValidationError instead of running (see handlers.ts).
-import { describeThrown, WebhookValidationError, type ValidationIssue } from './errors.js'
+import { WebhookValidationError, type ValidationIssue } from './errors.js'
 import type { WebhookEvent } from './event.js'
 import { isThenable, type MaybePromise } from './realm.js'
 
@@ -43,33 +43,23 @@ export function isStandardSchema(value: unknown): value is StandardSchemaV1 {
 
 /**
  * The event with `data` replaced by what the schema gave back (a schema may coerce or add
- * defaults), or a WebhookValidationError. Synchronous when the validator is. A validator that
- * throws is a failed validation too: its error is the one issue.
+ * defaults), or a WebhookValidationError when it returned issues. Synchronous when the validator
+ * is. A validator that throws (an async one whose lookup failed) or returns no result has given no
+ * verdict on the payload: its error is the handler's failure, retried like any other.
  */
 export function validateEvent(schema: StandardSchemaV1, event: WebhookEvent, handler: string, attempt: number): MaybePromise<WebhookEvent> {
-  let result: MaybePromise<StandardSchemaV1.Result<unknown>>
-  try {
-    result = schema['~standard'].validate(event.data)
-  } catch (error) {
-    throw thrownBy(event, handler, attempt, error)
-  }
+  const result = schema['~standard'].validate(event.data)
   if (!isThenable(result)) return validated(event, handler, attempt, result)
-  return Promise.resolve(result).then(
-    (settled) => validated(event, handler, attempt, settled),
-    (error: unknown) => {
-      throw thrownBy(event, handler, attempt, error)
-    },
-  )
+  return Promise.resolve(result).then((settled) => validated(event, handler, attempt, settled))
 }
 
 function validated(event: WebhookEvent, handler: string, attempt: number, result: StandardSchemaV1.Result<unknown>): WebhookEvent {
-  if (result.issues) throw new WebhookValidationError(event, handler, attempt, result.issues.map(toIssue))
+  if (result === null || typeof result !== 'object') {
+    throw new TypeError(`pocketsflow-webhooks: the schema for ${event.type} returned ${String(result)} instead of a Standard Schema result`)
+  }
+  if (result.issues) throw new WebhookValidationError(event, handler, attempt, Array.from(result.issues, toIssue))
   // The handlers of this type get the schema's output; the event itself (and what an inbox stores) stays as delivered.
   return result.value === event.data ? event : { ...event, data: result.value }
-}
-
-function thrownBy(event: WebhookEvent, handler: string, attempt: number, error: unknown): WebhookValidationError {
-  return new WebhookValidationError(event, handler, attempt, [{ message: `the validator threw: ${describeThrown(error)}`, path: [] }], error)
 }
 
 function toIssue(issue: StandardSchemaV1.Issue): ValidationIssue {

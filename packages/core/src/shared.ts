@@ -12,8 +12,8 @@ export type {
   VerificationDetail,
   WebhookEvent,
 } from './event.js'
-export { isEventType, UNTYPED } from './event.js'
-export type { DeadLetter, WebhookInbox } from './inbox.js'
+export { carriedWith, isEventType, UNTYPED } from './event.js'
+export type { DeadLetter, InboxDepth, WebhookInbox } from './inbox.js'
 export { startInboxWorker, type InboxWorker, type InboxWorkerOptions } from './inbox-worker.js'
 export * from './events/pocketsflow.js'
 export * from './events/pocketbook.js'
@@ -27,7 +27,8 @@ export {
   type MemoryDedupeStoreOptions,
 } from './dedupe/memory.js'
 export { DEFAULT_CONCURRENCY, DEFAULT_HANDLER_TIMEOUT_MS } from './dispatch.js'
-export type { EventHandler, HandlerContext, ReceiverHooks, RetryOptions } from './dispatch.js'
+export type { EventHandler, HandlerContext, HookSource, ReceiverHooks, RetryOptions } from './dispatch.js'
+export type { HooksOption } from './hooks.js'
 export type { OneOrMany } from './handlers.js'
 export { DEFAULT_MAX_DEAD_LETTERS } from './dead-letters.js'
 export {
@@ -44,7 +45,7 @@ export {
   type WebhookReceiverOptions,
   type WebhookRequest,
 } from './receiver.js'
-export { statusForReason } from './responses.js'
+export { REJECTION_REASONS, statusForReason } from './responses.js'
 export type { HeaderCheck, Verifier, VerifyOptions, VerifyResult } from './verify.js'
 export type { SignOptions } from './sign.js'
 export { DEFAULT_TOLERANCE_SECONDS } from './timestamp.js'

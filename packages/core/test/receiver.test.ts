@@ -399,7 +399,7 @@ describe('createWebhookReceiver', () => {
     await r.handle({ ...d, headers: {} })
     expect(accepted).toHaveBeenCalledTimes(1)
     expect(duplicate).toHaveBeenCalledTimes(1)
-    expect(rejected).toHaveBeenCalledWith({ reason: 'missing_signature', status: 401 })
+    expect(rejected).toHaveBeenCalledWith({ reason: 'missing_signature', status: 401, provider: 'pocketsflow' })
   })
 
   it('logs why a delivery was rejected, with the skew, but never the secret or the signature', async () => {

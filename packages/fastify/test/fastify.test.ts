@@ -166,7 +166,7 @@ describe('pocketsflowWebhook (Fastify 5, app.inject)', () => {
     const res = await post(app, { ...req, headers: { ...req.headers, 'Content-Type': 'not a media type' } })
     expect(res.statusCode).toBe(400)
     expect(res.json()).toEqual({ error: 'invalid payload' })
-    expect(rejected).toEqual([{ reason: 'body_unreadable', status: 400 }])
+    expect(rejected).toEqual([{ reason: 'body_unreadable', status: 400, provider: 'pocketsflow' }])
   })
 
   it('answers a body that does not match its Content-Length with the core 400', async () => {

@@ -9,6 +9,7 @@ import { TableMigration } from './migrate.js'
 import { resolveSettings, type PostgresInboxOptions } from './options.js'
 import { DEFAULT_TABLE, names, quoteIdent } from './schema.js'
 import { listDeadLetters, replayDeadLetter, type DeadLetterRow } from './sql/dead-letters.js'
+import { countDepth, type DepthRow } from './sql/depth.js'
 import { recordEvent, type RecordedRow } from './sql/record.js'
 import { InboxState, type InboxContext } from './state.js'
 import { Worker } from './worker.js'
@@ -131,6 +132,11 @@ export function postgresInbox(options: PostgresInboxOptions): PostgresInbox {
       await migration.ensure()
       const result = await query(pool, replayDeadLetter(n, id))
       return result.rowCount === 1
+    },
+    async depth() {
+      await migration.ensure()
+      const [row] = (await query<DepthRow>(pool, countDepth(n))).rows
+      return { pending: Number(row?.pending ?? 0), deadLetters: Number(row?.dead ?? 0) }
     },
     close(closeOptions) {
       closed ??= (async () => {

@@ -12,6 +12,7 @@ export interface Names {
   lockKey: string
   claimIndex: string
   finishedIndex: string
+  deadIndex: string
   schema: string | undefined
 }
 
@@ -38,6 +39,7 @@ export function names(options: { table?: string; schema?: string }): Names {
     lockKey: `pocketsflow_inbox_${hash}`,
     claimIndex: quoteIdent(`${table}_claimable_idx`),
     finishedIndex: quoteIdent(`${table}_finished_idx`),
+    deadIndex: quoteIdent(`${table}_dead_idx`),
     schema: options.schema,
   }
 }
@@ -75,5 +77,7 @@ ALTER TABLE ${n.qualified} ADD COLUMN IF NOT EXISTS failed_handlers text[] NOT N
 ALTER TABLE ${n.qualified} ADD COLUMN IF NOT EXISTS report_pending boolean NOT NULL DEFAULT false;
 CREATE INDEX IF NOT EXISTS ${n.claimIndex} ON ${n.qualified} (run_at) WHERE status IN ('pending', 'running');
 CREATE INDEX IF NOT EXISTS ${n.finishedIndex} ON ${n.qualified} (finished_at) WHERE status IN ('done', 'dead');
+-- dead letters only: listed and counted (depth()) without walking the done events kept for dedupe
+CREATE INDEX IF NOT EXISTS ${n.deadIndex} ON ${n.qualified} (finished_at) WHERE status = 'dead';
 `
 }

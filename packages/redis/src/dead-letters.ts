@@ -184,6 +184,11 @@ export class DeadLetterStore {
     }
   }
 
+  /** How many dead letters there are: the index's size, one command. */
+  count(): Promise<number> {
+    return this.#client.zcard(this.#indexKey)
+  }
+
   /** The newest `limit` dead letters, newest first, as the inbox lists them. */
   async list(limit: number): Promise<DeadLetter[]> {
     const ids = await this.#client.zrevrange(this.#indexKey, 0, limit - 1)

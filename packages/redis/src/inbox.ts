@@ -5,6 +5,7 @@ import {
   type Logger,
   type WebhookEvent,
   type WebhookInbox,
+  type InboxDepth,
 } from '@pocketsflow-webhooks/core'
 import {
   describeThrown,
@@ -259,7 +260,13 @@ class BullmqInbox implements WebhookInbox {
 
     // attemptsStarted counts every pick-up, those cut short by a crash or a lost lock included.
     const attempt = job.attemptsStarted - (job.data.released ?? 0)
-    if (attempt > processor.maxAttempts) await this.#endPastLastAttempt(job, token, event, processor)
+    // Past the last attempt, or after an attempt that decided the event is a dead letter (its last
+    // attempt, or one that failed for good sooner, e.g. its payload failed its schema) and could not
+    // write it: only the letter is left to write. Running the handlers again could repeat one
+    // whose success was not recorded.
+    if (attempt > processor.maxAttempts || decodeDeadLetterMarker(job.failedReason) !== undefined) {
+      await this.#endPastLastAttempt(job, token, event, processor, Math.min(processor.maxAttempts, attempt - 1))
+    }
 
     const running: RunningAttempt = { controller: new AbortController() }
     this.#running.set(jobId, running)
@@ -322,7 +329,7 @@ class BullmqInbox implements WebhookInbox {
    * dead letter and its process died before it could fail the job, or its last attempt was cut
    * short, or writing its dead letter failed (the job's failedReason then carries a marker).
    */
-  async #endPastLastAttempt(job: Job<JobData>, token: string | undefined, event: WebhookEvent, processor: InboxProcessor): Promise<never> {
+  async #endPastLastAttempt(job: Job<JobData>, token: string | undefined, event: WebhookEvent, processor: InboxProcessor, attempts: number): Promise<never> {
     // This job already wrote its dead letter, and its process died before it could fail the job:
     // the letter and its error stand (reported now if it was not); only the job is left to end.
     await this.#endIfLetterWritten(job, event)
@@ -331,8 +338,8 @@ class BullmqInbox implements WebhookInbox {
     const lastError = pending?.lastError ?? `attempt ${processor.maxAttempts} of ${processor.maxAttempts} was cut short (the process stopped or lost its lock) before it finished`
     // No attempt reported this one, so onError hears of it from here, once the dead letter is
     // written (a failure of a final attempt already reached onError from that attempt).
-    const report = pending?.reported ? undefined : () => processor.deadLettered(event, processor.maxAttempts, new Error(lastError))
-    return this.#deadLetterOrRetry(job, token, event, processor.maxAttempts, lastError, { completed: job.data.completed ?? [], failed: [], report })
+    const report = pending?.reported ? undefined : () => processor.deadLettered(event, attempts, new Error(lastError))
+    return this.#deadLetterOrRetry(job, token, event, attempts, lastError, { completed: job.data.completed ?? [], failed: [], report })
   }
 
   /** Ends a job whose dead letter it already wrote (see #process); reports the letter if that is still due. */
@@ -453,9 +460,13 @@ class BullmqInbox implements WebhookInbox {
       stored = await this.#deadLetters.write(event.id, letter, { jobId: job.id as string, dedupeKey, lockKey: `${jobKey}:lock`, token: token ?? '' })
     } catch (error) {
       this.#logger.error({ err: error, eventId: event.id }, 'could not write the dead letter; the event stays queued and this is tried again')
-      // The job's next pick-up is past the last attempt: it only writes the dead letter, and the
-      // marker carries the real last error there (see #endPastLastAttempt).
+      // The job's next pick-up only writes the dead letter (see #process), and the marker carries
+      // the real last error there (see #endPastLastAttempt). The handlers that succeeded go with
+      // the job, for the letter (their early record may have failed too): best effort.
       // An unreported failure (report is set) stays unreported until the write succeeds.
+      if (outcome.completed.length > (job.data.completed?.length ?? 0)) {
+        await this.#updateDataIfLocked(job, token, { ...job.data, completed: outcome.completed }).catch(() => false)
+      }
       const marker = encodeDeadLetterMarker({ lastError, reported: report === undefined })
       throw Object.assign(new Error(marker), { retryInMs: DEAD_LETTER_RETRY_MS })
     }
@@ -511,6 +522,17 @@ class BullmqInbox implements WebhookInbox {
     if (!Number.isInteger(limit) || limit < 1) throw new TypeError(`pocketsflow-webhooks: bullmqInbox.deadLetters: "limit" must be a whole number >= 1, got ${String(limit)}`)
     await usable(this.#client)
     return this.#deadLetters.list(limit)
+  }
+
+  /** The backlog for gauges: BullMQ's own job counts (waiting, delayed for a retry, running) and the dead letters. */
+  async depth(): Promise<InboxDepth> {
+    await usable(this.#client)
+    const [counts, deadLetters] = await Promise.all([
+      this.#queue.getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'waiting-children'),
+      this.#deadLetters.count(),
+    ])
+    const pending = Object.values(counts).reduce((sum, n) => sum + (n ?? 0), 0)
+    return { pending, deadLetters }
   }
 
   async replay(id: string): Promise<boolean> {

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { WebhookValidationError, type StandardSchemaV1, type WebhookEvent } from '@pocketsflow-webhooks/core'
-import { isStandardSchema, validateEvent } from '@pocketsflow-webhooks/core/inbox'
+import { canonicalPocketsflowType, WebhookValidationError, type StandardSchemaV1, type WebhookEvent } from '@pocketsflow-webhooks/core'
+import { describeThrown, isStandardSchema, validateEvent } from '@pocketsflow-webhooks/core/inbox'
 import { parseHeaderLines, splitRawRequest } from '../capture.js'
 import { diagnoseDelivery, type Finding } from '../diagnose.js'
 import { bold, dim, EXIT, green, red, UsageError, yellow } from '../output.js'
@@ -101,7 +101,10 @@ async function loadSchemas(file: string): Promise<Schemas> {
 /** Checks the event's data as the receiver would before the type's handlers: the same issues, the same paths. */
 async function checkSchema(schemas: Schemas, event: WebhookEvent): Promise<number> {
   const byType = schemas as Record<string, unknown>
-  const schema = isStandardSchema(schemas) ? schemas : [event.type, event.deliveredType].map((type) => byType[type]).find(isStandardSchema)
+  // Keyed as the receiver's `schemas` option is: either spelling of an aliased Pocketsflow type.
+  const canonical = (key: string) => (event.provider === 'pocketsflow' ? canonicalPocketsflowType(key) : key)
+  const key = Object.keys(byType).find((k) => canonical(k) === event.type && isStandardSchema(byType[k]))
+  const schema = isStandardSchema(schemas) ? schemas : key === undefined ? undefined : (byType[key] as StandardSchemaV1)
   if (!schema) {
     console.log(`  ${yellow('→')} no schema for ${event.type} in --schema: its payload is not checked`)
     return EXIT.ok
@@ -109,7 +112,11 @@ async function checkSchema(schemas: Schemas, event: WebhookEvent): Promise<numbe
   try {
     await validateEvent(schema, event, event.type, 1)
   } catch (error) {
-    if (!(error instanceof WebhookValidationError)) throw error
+    if (!(error instanceof WebhookValidationError)) {
+      // The receiver would count this as a failed attempt and retry it: no verdict on the payload.
+      console.log(red(bold(`✗ the schema for ${event.type} gave no verdict: ${describeThrown(error)}`)))
+      return EXIT.failed
+    }
     console.log(red(bold(`✗ the payload does not match the schema for ${event.type}`)))
     for (const issue of error.issues) console.log(`  ${red('✗')} ${issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''}${issue.message}`)
     return EXIT.failed

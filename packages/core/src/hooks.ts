@@ -1,0 +1,58 @@
+// The `hooks` option: one object of hooks, or a list of them (a metrics package's beside the
+// app's own). A list is merged into one object whose hooks call each in turn, each on its own:
+// one that throws is logged and does not keep the others from running. Without hooks, nothing.
+import { callHook, type ReceiverHooks } from './dispatch.js'
+import type { Logger } from './types.js'
+
+export type HooksOption<E> = ReceiverHooks<E> | readonly ReceiverHooks<E>[]
+
+const HOOK_NAMES = [
+  'accepted',
+  'duplicate',
+  'rejected',
+  'ignored',
+  'handled',
+  'failed',
+  'deadLettered',
+  'attempted',
+  'answered',
+  'observe',
+] as const satisfies readonly (keyof ReceiverHooks)[]
+
+export function resolveHooks(option: HooksOption<never> | undefined, logger: Logger): ReceiverHooks {
+  if (option === undefined) return {}
+  if (!Array.isArray(option)) {
+    if (option === null || typeof option !== 'object') throw new TypeError('pocketsflow-webhooks: "hooks" must be an object of hooks, or an array of them')
+    return option as ReceiverHooks
+  }
+  const list = option as readonly ReceiverHooks[]
+  list.forEach((hooks, i) => {
+    if (hooks === null || typeof hooks !== 'object') throw new TypeError(`pocketsflow-webhooks: hooks[${i}] must be an object of hooks`)
+  })
+  if (list.length === 1) return list[0] as ReceiverHooks
+  const merged: Record<string, (...args: unknown[]) => unknown> = {}
+  const carriers = list.map((hooks) => hooks.carry).filter((carry) => typeof carry === 'function')
+  if (carriers.length > 0) {
+    // Each one's strings, merged in order (one that throws is logged and carries nothing).
+    merged['carry'] = (event: unknown) => {
+      let carried: Record<string, string> | undefined
+      for (const carry of carriers) {
+        try {
+          const more = carry.call(undefined, event as never)
+          if (more) carried = { ...carried, ...more }
+        } catch (error) {
+          logger.error({ err: error, hook: 'carry' }, 'the carry hook threw')
+        }
+      }
+      return carried
+    }
+  }
+  for (const name of HOOK_NAMES) {
+    const each = list.map((hooks) => hooks[name] as ((...args: unknown[]) => unknown) | undefined).filter((hook) => typeof hook === 'function')
+    if (each.length === 0) continue
+    merged[name] = (...args) => {
+      for (const hook of each) callHook(logger, name, () => hook(...args))
+    }
+  }
+  return merged as ReceiverHooks
+}
