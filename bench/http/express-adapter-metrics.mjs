@@ -1,7 +1,8 @@
 // express-adapter.mjs with both hook sets of @pocketsflow-webhooks/metrics on, as an operator runs
 // it: prometheusHooks on a registry, openTelemetryHooks on the SDK's providers (a metric reader and
 // a tracer provider that record every span; nothing is exported during the run).
-// BENCH_METRICS=prometheus: prometheusHooks only; =metrics: both, without spans (tracerProvider: false).
+// BENCH_METRICS=prometheus: prometheusHooks only; =metrics: both, without spans (tracerProvider: false);
+// =noop: hooks that do nothing, for the core's own cost of calling them.
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics'
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base'
 import express from 'express'
@@ -17,7 +18,8 @@ class IdleReader extends MetricReader {
 const meterProvider = new MeterProvider({ readers: [new IdleReader()] })
 const tracerProvider = new BasicTracerProvider()
 const which = process.env.BENCH_METRICS ?? 'all'
-const hooks = [
+const noop = () => {}
+const hooks = which === 'noop' ? { accepted: noop, duplicate: noop, rejected: noop, answered: noop, attempted: noop, deadLettered: noop, observe: noop } : [
   prometheusHooks({ registry: new Registry() }),
   ...(which === 'prometheus' ? [] : [openTelemetryHooks({ meterProvider, tracerProvider: which === 'metrics' ? false : tracerProvider })]),
 ]

@@ -89,6 +89,8 @@ export interface HookSource {
   stats?(): { readonly running: number; readonly waiting: number; readonly deadLetters: number }
   /** With an inbox that can count (both shipped ones do): its backlog, read from the store. */
   inboxDepth?(): Promise<InboxDepth>
+  /** The inbox itself, for identity: a receiver and a worker on one inbox report one backlog. */
+  readonly inbox?: object
 }
 
 /** What an event that failed for good leaves behind: enough to list it and run its failed handlers again. */

@@ -229,11 +229,27 @@ export function parseEvent(text: string): WebhookEvent {
   return event
 }
 
-/** A plain object of strings, from a stored event (anything else is dropped, never trusted). */
-function stringsOnly(value: unknown): Record<string, string> | undefined {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined
-  const entries = Object.entries(value as Record<string, unknown>).filter((entry): entry is [string, string] => typeof entry[1] === 'string')
+/** At most this many carried entries, each key and value at most MAX_CARRIED_LENGTH characters: a trace context, not a payload. */
+const MAX_CARRIED_ENTRIES = 16
+const MAX_CARRIED_LENGTH = 512
+
+/**
+ * A plain object of short strings, from a hook or a stored event; anything else is dropped (never
+ * trusted, never able to make an event unstorable: no BigInt, cycle or megabyte gets through).
+ */
+export function stringsOnly(value: unknown): Record<string, string> | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || isThenableValue(value)) return undefined
+  const entries: [string, string][] = []
+  for (const [key, entry] of Object.entries(value as Record<string, unknown>)) {
+    if (typeof entry !== 'string' || key.length > MAX_CARRIED_LENGTH || entry.length > MAX_CARRIED_LENGTH) continue
+    entries.push([key, entry])
+    if (entries.length === MAX_CARRIED_ENTRIES) break
+  }
   return entries.length > 0 ? Object.fromEntries(entries) : undefined
+}
+
+function isThenableValue(value: object): boolean {
+  return typeof (value as { then?: unknown }).then === 'function'
 }
 
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g

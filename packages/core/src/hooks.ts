@@ -2,6 +2,8 @@
 // app's own). A list is merged into one object whose hooks call each in turn, each on its own:
 // one that throws is logged and does not keep the others from running. Without hooks, nothing.
 import { callHook, type ReceiverHooks } from './dispatch.js'
+import { stringsOnly } from './event.js'
+import { isThenable } from './realm.js'
 import type { Logger } from './types.js'
 
 export type HooksOption<E> = ReceiverHooks<E> | readonly ReceiverHooks<E>[]
@@ -38,8 +40,13 @@ export function resolveHooks(option: HooksOption<never> | undefined, logger: Log
       let carried: Record<string, string> | undefined
       for (const carry of carriers) {
         try {
-          const more = carry.call(undefined, event as never)
-          if (more) carried = { ...carried, ...more }
+          const more = carry.call(undefined, event as never) as unknown
+          if (isThenable(more)) {
+            Promise.resolve(more).catch(() => {})
+            logger.error({ hook: 'carry' }, 'the carry hook returned a promise: it must return its strings at once; nothing carried')
+          }
+          const strings = stringsOnly(more)
+          if (strings) carried = { ...carried, ...strings }
         } catch (error) {
           logger.error({ err: error, hook: 'carry' }, 'the carry hook threw')
         }

@@ -39,7 +39,7 @@ export function startInboxWorker<P extends Provider = 'pocketsflow', S extends S
   const hooks = resolveHooks(options.hooks as HooksOption<never> | undefined, logger)
   const inbox = options.inbox
   if (hooks.observe) {
-    const source = { provider, ...(inbox.depth ? { inboxDepth: () => (inbox.depth as () => Promise<InboxDepth>).call(inbox) } : {}) }
+    const source = { provider, ...(inbox.depth ? { inboxDepth: () => (inbox.depth as () => Promise<InboxDepth>).call(inbox), inbox } : {}) }
     callHook(logger, 'observe', () => hooks.observe?.(source))
   }
   let closing: Promise<void> | undefined

@@ -4,7 +4,7 @@
 // (each accepted event is a message, its type the destination), in seconds.
 import { carriedWith, type HookSource, type ReceiverHooks, type WebhookEvent } from '@pocketsflow-webhooks/core'
 import type { Attributes, Link, Meter, MeterProvider, Span, SpanContext, Tracer, TracerProvider } from '@opentelemetry/api'
-import { OTHER, seconds, typeLabeller } from './labels.js'
+import { OTHER, readInboxDepth, seconds, typeLabeller } from './labels.js'
 import { loadPeer } from './peers.js'
 
 type OpenTelemetryApi = typeof import('@opentelemetry/api')
@@ -64,19 +64,14 @@ export function openTelemetryHooks(options: OpenTelemetryHooksOptions = {}): Rec
   meter.addBatchObservableCallback(
     async (result) => {
       let waitingNow = 0
-      let pending: number | undefined
-      let dead: number | undefined
-      for (const source of sources) {
-        waitingNow += source.stats?.().waiting ?? 0
-        const depth = await source.inboxDepth?.().catch(() => undefined)
-        if (depth) {
-          pending = (pending ?? 0) + depth.pending
-          dead = (dead ?? 0) + depth.deadLetters
-        }
-      }
+      for (const source of sources) waitingNow += source.stats?.().waiting ?? 0
       result.observe(waiting, waitingNow)
-      if (pending !== undefined) result.observe(inboxPending, pending)
-      if (dead !== undefined) result.observe(inboxDead, dead)
+      // With a deadline; nothing observed when the store could not be read (no stale number).
+      const depth = await readInboxDepth(sources)
+      if (depth) {
+        result.observe(inboxPending, depth.pending)
+        result.observe(inboxDead, depth.deadLetters)
+      }
     },
     [waiting, inboxPending, inboxDead],
   )
@@ -102,8 +97,10 @@ export function openTelemetryHooks(options: OpenTelemetryHooksOptions = {}): Rec
         attributes: { ...messaging(event), 'messaging.message.id': event.id, [OPERATION_NAME]: 'receive', [OPERATION_TYPE]: 'receive' },
       })
       receiving.set(event, span)
-      const { traceId, spanId, traceFlags } = span.spanContext()
-      return { traceparent: `00-${traceId}-${spanId}-${traceFlags.toString(16).padStart(2, '0')}` }
+      const context = span.spanContext()
+      // Without an SDK the API's spans are no-ops with an invalid context: nothing worth storing.
+      if (!api.isSpanContextValid(context)) return undefined
+      return { traceparent: `00-${context.traceId}-${context.spanId}-${(context.traceFlags & 0xff).toString(16).padStart(2, '0')}` }
     },
     answered: ({ status, durationMs, outcome, reason, provider, event }) => {
       const attributes: Attributes = { 'http.request.method': 'POST', 'http.response.status_code': status }
@@ -133,7 +130,7 @@ export function openTelemetryHooks(options: OpenTelemetryHooksOptions = {}): Rec
       processDuration.record(seconds(durationMs), attributes)
       if (!tracer) return
       // In the receiving process, its receive span; in an inbox worker's, the one stored with the event.
-      const received = receivedAs.get(event) ?? remoteContext(carriedWith(event)?.['traceparent'])
+      const received = receivedAs.get(event) ?? remoteContext(carriedWith(event)?.['traceparent'], api)
       const links: Link[] = received ? [{ context: received }] : []
       const endTime = Date.now()
       const span = tracer.startSpan(`process ${attributes[DESTINATION] ?? OTHER}`, {
@@ -158,8 +155,10 @@ export function openTelemetryHooks(options: OpenTelemetryHooksOptions = {}): Rec
 }
 
 /** A W3C traceparent (`00-{trace id}-{span id}-{flags}`) as a remote span context; undefined if malformed. */
-function remoteContext(traceparent: string | undefined): SpanContext | undefined {
+function remoteContext(traceparent: string | undefined, api: OpenTelemetryApi): SpanContext | undefined {
   const match = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(traceparent ?? '')
   if (!match) return undefined
-  return { traceId: match[1] as string, spanId: match[2] as string, traceFlags: Number.parseInt(match[3] as string, 16), isRemote: true }
+  // Only the sampled flag is defined; all-zero ids are invalid.
+  const context = { traceId: match[1] as string, spanId: match[2] as string, traceFlags: Number.parseInt(match[3] as string, 16) & 1, isRemote: true }
+  return api.isSpanContextValid(context) ? context : undefined
 }

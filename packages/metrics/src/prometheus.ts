@@ -3,7 +3,7 @@
 // metrics are registered once and the gauges sum what every receiver reports.
 import { REJECTION_REASONS, type HookSource, type Provider, type ReceiverHooks } from '@pocketsflow-webhooks/core'
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { knownTypeLabels, seconds, typeLabeller } from './labels.js'
+import { knownTypeLabels, readInboxDepth, seconds, typeLabeller } from './labels.js'
 import { loadPeer } from './peers.js'
 
 export interface PrometheusHooksOptions {
@@ -22,6 +22,19 @@ const ACK_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 
 type PromClient = typeof import('prom-client')
 
+/** The metrics prometheusHooks() registered (a metric of the same name from elsewhere is refused). */
+const ours = new WeakSet<object>()
+/** The receivers reporting into each registry's metrics, by prefix: every prometheusHooks() on it shares them. */
+const sourcesByRegistry = new WeakMap<Registry, Map<string, Set<HookSource>>>()
+
+function sourcesOf(registry: Registry, prefix: string): Set<HookSource> {
+  let byPrefix = sourcesByRegistry.get(registry)
+  if (!byPrefix) sourcesByRegistry.set(registry, (byPrefix = new Map()))
+  let sources = byPrefix.get(prefix)
+  if (!sources) byPrefix.set(prefix, (sources = new Set()))
+  return sources
+}
+
 /**
  * Hooks that count deliveries, handler attempts and dead letters and time handlers and
  * acknowledgements, for a receiver's `hooks` option (beside your own: `hooks: [prometheusHooks(), mine]`).
@@ -36,20 +49,35 @@ export function prometheusHooks(options: PrometheusHooksOptions = {}): ReceiverH
   const client = loadPeer<PromClient>('prom-client', 'prometheusHooks()')
   const registry = options.registry ?? client.register
   const prefix = options.prefix ?? 'pocketsflow_webhook_'
-  const sources = new Set<HookSource>()
+  // Every prometheusHooks() on one registry shares its metrics, so the gauges read every receiver's source.
+  const sources = sourcesOf(registry, prefix)
 
-  /** The registry's metric of that name if another receiver registered it, else a new one. */
+  /**
+   * The registry's metric of that name if an earlier prometheusHooks() registered it, else a new
+   * one. A metric of that name that is not ours (another type) is a configuration error.
+   */
   function metric<M>(name: string, create: (config: { name: string; registers: Registry[] }) => M): M {
-    return (registry.getSingleMetric(prefix + name) as M | undefined) ?? create({ name: prefix + name, registers: [registry] })
+    const existing = registry.getSingleMetric(prefix + name) as M | undefined
+    if (existing === undefined) return create({ name: prefix + name, registers: [registry] })
+    if (!ours.has(existing as object)) {
+      throw new TypeError(`pocketsflow-webhooks: the registry already has a metric named ${prefix}${name} that prometheusHooks() did not register: pass another registry or prefix`)
+    }
+    return existing
   }
+  const register = <M extends object>(made: M): M => (ours.add(made), made)
 
-  const deliveries = metric('deliveries_total', (c) => new client.Counter({ ...c, help: 'Webhook deliveries answered, by outcome (accepted, duplicate, ignored, rejected) and rejection reason', labelNames: ['provider', 'outcome', 'reason'] })) as Counter<'provider' | 'outcome' | 'reason'>
-  const attempts = metric('handler_attempts_total', (c) => new client.Counter({ ...c, help: 'Handler attempts, by event type and outcome (ok, failed, timeout)', labelNames: ['type', 'outcome'] })) as Counter<'type' | 'outcome'>
-  const handlerDuration = metric('handler_duration_seconds', (c) => new client.Histogram({ ...c, help: 'Duration of one handler attempt', labelNames: ['type'], buckets: options.handlerBuckets ?? HANDLER_BUCKETS })) as Histogram<'type'>
-  const ackDuration = metric('ack_duration_seconds', (c) => new client.Histogram({ ...c, help: 'From the request reaching the receiver to its answer, rejections included', buckets: options.ackBuckets ?? ACK_BUCKETS })) as Histogram
-  const deadLetters = metric('dead_letters_total', (c) => new client.Counter({ ...c, help: 'Events that failed for good and were kept as dead letters, by event type', labelNames: ['type'] })) as Counter<'type'>
+  const deliveries = metric('deliveries_total', (c) =>
+    register(new client.Counter({ ...c, help: 'Webhook deliveries answered, by outcome (accepted, duplicate, ignored, rejected) and rejection reason', labelNames: ['provider', 'outcome', 'reason'] }))) as Counter<'provider' | 'outcome' | 'reason'>
+  const attempts = metric('handler_attempts_total', (c) =>
+    register(new client.Counter({ ...c, help: 'Handler attempts, by event type and outcome (ok, failed, timeout)', labelNames: ['type', 'outcome'] }))) as Counter<'type' | 'outcome'>
+  const handlerDuration = metric('handler_duration_seconds', (c) =>
+    register(new client.Histogram({ ...c, help: 'Duration of one handler attempt', labelNames: ['type'], buckets: options.handlerBuckets ?? HANDLER_BUCKETS }))) as Histogram<'type'>
+  const ackDuration = metric('ack_duration_seconds', (c) =>
+    register(new client.Histogram({ ...c, help: 'From the request reaching the receiver to its answer, rejections included', buckets: options.ackBuckets ?? ACK_BUCKETS }))) as Histogram
+  const deadLetters = metric('dead_letters_total', (c) =>
+    register(new client.Counter({ ...c, help: 'Events that failed for good and were kept as dead letters, by event type', labelNames: ['type'] }))) as Counter<'type'>
   metric('dispatch_waiting', (c) =>
-    new client.Gauge({
+    register(new client.Gauge({
       ...c,
       help: 'Accepted events waiting for a dispatch slot (in-memory dispatch)',
       collect(this: Gauge) {
@@ -57,33 +85,36 @@ export function prometheusHooks(options: PrometheusHooksOptions = {}): ReceiverH
         for (const source of sources) waiting += source.stats?.().waiting ?? 0
         this.set(waiting)
       },
-    }),
+    })),
   )
-  // Read from the store at each scrape (two counts), summed over the inboxes of this process.
+  // Read from the store at each scrape (two counts per inbox), with a deadline; both gauges of one
+  // scrape share the reading. A reading that failed or came too late is NaN, not a stale number.
+  let reading: Promise<{ pending: number; deadLetters: number } | undefined> | undefined
   const readDepth = async (key: 'pending' | 'deadLetters'): Promise<number | undefined> => {
-    const depths = await Promise.all([...sources].map((source) => source.inboxDepth?.().catch(() => undefined)))
-    const known = depths.filter((depth) => depth !== undefined)
-    return known.length === 0 ? undefined : known.reduce((sum, depth) => sum + depth[key], 0)
+    if (![...sources].some((source) => source.inboxDepth)) return undefined
+    reading ??= readInboxDepth(sources).finally(() => setTimeout(() => (reading = undefined), 0))
+    const depth = await reading
+    return depth === undefined ? Number.NaN : depth[key]
   }
   metric('inbox_pending', (c) =>
-    new client.Gauge({
+    register(new client.Gauge({
       ...c,
-      help: 'Events recorded in the durable inbox and not finished yet (waiting, retrying or running)',
+      help: 'Events recorded in the durable inbox and not finished yet (waiting, retrying or running); NaN when the store could not be read',
       async collect(this: Gauge) {
         const pending = await readDepth('pending')
         if (pending !== undefined) this.set(pending)
       },
-    }),
+    })),
   )
   metric('inbox_dead_letters', (c) =>
-    new client.Gauge({
+    register(new client.Gauge({
       ...c,
-      help: 'Dead letters in the durable inbox',
+      help: 'Dead letters in the durable inbox; NaN when the store could not be read',
       async collect(this: Gauge) {
         const dead = await readDepth('deadLetters')
         if (dead !== undefined) this.set(dead)
       },
-    }),
+    })),
   )
 
   /**

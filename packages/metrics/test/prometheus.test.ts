@@ -1,4 +1,5 @@
 // prometheusHooks through a real Express app: the scripted mix, read back from the registry.
+import { createRequire } from 'node:module'
 import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { prometheusHooks } from '../src/index.js'
@@ -65,5 +66,43 @@ describe('prometheusHooks', () => {
     } finally {
       await second.close()
     }
+  })
+})
+
+describe('prometheusHooks, as an operator meets it', () => {
+  it('sums the gauges of every receiver on a registry, counts one inbox once, and never hangs a scrape on a stuck store', async () => {
+    const registry = new Registry()
+    const first = prometheusHooks({ registry })
+    const second = prometheusHooks({ registry })
+    const inbox = {}
+    first.observe?.({ provider: 'pocketsflow', stats: () => ({ running: 0, waiting: 2, deadLetters: 0 }), inbox, inboxDepth: async () => ({ pending: 3, deadLetters: 1 }) })
+    second.observe?.({ provider: 'pocketsflow', stats: () => ({ running: 0, waiting: 4, deadLetters: 0 }) })
+    // A worker on the same inbox: one backlog, not two.
+    second.observe?.({ provider: 'pocketsflow', inbox, inboxDepth: async () => ({ pending: 3, deadLetters: 1 }) })
+    expect(await sample(registry, 'pocketsflow_webhook_dispatch_waiting', {})).toBe(6)
+    expect(await sample(registry, 'pocketsflow_webhook_inbox_pending', {})).toBe(3)
+
+    const stuck = new Registry()
+    prometheusHooks({ registry: stuck }).observe?.({ provider: 'pocketsflow', inbox: {}, inboxDepth: () => new Promise(() => {}) })
+    const started = Date.now()
+    expect(await sample(stuck, 'pocketsflow_webhook_inbox_pending', {})).toBeNaN()
+    expect(Date.now() - started).toBeLessThan(5_000)
+  })
+
+  it('refuses a registry that already has a metric of that name it did not register', () => {
+    const registry = new Registry()
+    registry.registerMetric(new (createRequire(import.meta.url)('prom-client') as typeof import('prom-client')).Gauge({ name: 'pocketsflow_webhook_deliveries_total', help: 'theirs', registers: [] }))
+    expect(() => prometheusHooks({ registry })).toThrow(/already has a metric named pocketsflow_webhook_deliveries_total/)
+  })
+
+  it('keeps long or odd Standard Webhooks types out of the labels', async () => {
+    const registry = new Registry()
+    const hooks = prometheusHooks({ registry })
+    for (const type of ['user.created', 'x'.repeat(200_000), 'has space']) {
+      hooks.attempted?.({ type, provider: 'standard-webhooks' } as never, { handler: 'h', attempt: 1, outcome: 'ok', durationMs: 1 })
+    }
+    expect(await sample(registry, 'pocketsflow_webhook_handler_attempts_total', { type: 'user.created', outcome: 'ok' })).toBe(1)
+    expect(await sample(registry, 'pocketsflow_webhook_handler_attempts_total', { type: 'other', outcome: 'ok' })).toBe(2)
+    expect((await registry.metrics()).length).toBeLessThan(10_000)
   })
 })
