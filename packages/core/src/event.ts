@@ -238,7 +238,7 @@ const MAX_CARRIED_LENGTH = 512
  * trusted, never able to make an event unstorable: no BigInt, cycle or megabyte gets through).
  */
 export function stringsOnly(value: unknown): Record<string, string> | undefined {
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || isThenableValue(value)) return undefined
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined
   const entries: [string, string][] = []
   for (const [key, entry] of Object.entries(value as Record<string, unknown>)) {
     if (typeof entry !== 'string' || key.length > MAX_CARRIED_LENGTH || entry.length > MAX_CARRIED_LENGTH) continue
@@ -246,10 +246,6 @@ export function stringsOnly(value: unknown): Record<string, string> | undefined 
     if (entries.length === MAX_CARRIED_ENTRIES) break
   }
   return entries.length > 0 ? Object.fromEntries(entries) : undefined
-}
-
-function isThenableValue(value: object): boolean {
-  return typeof (value as { then?: unknown }).then === 'function'
 }
 
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g

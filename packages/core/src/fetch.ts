@@ -5,7 +5,7 @@
 import { describeThrown } from './errors.js'
 import type { ReceiverResult, WebhookReceiver } from './receiver.js'
 import type { DeadLetter } from './inbox.js'
-import type { Logger } from './types.js'
+import type { Logger, WebhookResponse } from './types.js'
 
 const BODY_USED =
   'the Request body was read before the webhook handler (request.json(), text(), formData() or arrayBuffer()), ' +
@@ -47,8 +47,7 @@ export function fetchHandlerFor(receiver: WebhookReceiver, logger: Logger): Fetc
     const host = holdHost(context?.waitUntil)
     const result = 'failed' in host ? refusedHold(receiver, host.failed) : await receiveFetchRequest(receiver, request)
     if (!('failed' in host)) host.release(result.after)
-    const { status, headers, body } = result.response
-    return new Response(body, { status, headers })
+    return toResponse(result.response)
   }
   return Object.assign(handle, {
     receiver,
@@ -56,6 +55,11 @@ export function fetchHandlerFor(receiver: WebhookReceiver, logger: Logger): Fetc
     deadLetters: (options?: { limit?: number }) => receiver.deadLetters(options),
     replay: (id: string) => receiver.replay(id),
   })
+}
+
+/** The receiver's answer as a Fetch Response. */
+export function toResponse({ status, headers, body }: WebhookResponse): Response {
+  return new Response(body, { status, headers })
 }
 
 /** The host's hold on the instance, for the handlers' work after the response. */

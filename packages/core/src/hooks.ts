@@ -35,21 +35,12 @@ export function resolveHooks(option: HooksOption<never> | undefined, logger: Log
   const merged: Record<string, (...args: unknown[]) => unknown> = {}
   const carriers = list.map((hooks) => hooks.carry).filter((carry) => typeof carry === 'function')
   if (carriers.length > 0) {
-    // Each one's strings, merged in order (one that throws is logged and carries nothing).
+    // Each one's strings, merged in order.
     merged['carry'] = (event: unknown) => {
       let carried: Record<string, string> | undefined
       for (const carry of carriers) {
-        try {
-          const more = carry.call(undefined, event as never) as unknown
-          if (isThenable(more)) {
-            Promise.resolve(more).catch(() => {})
-            logger.error({ hook: 'carry' }, 'the carry hook returned a promise: it must return its strings at once; nothing carried')
-          }
-          const strings = stringsOnly(more)
-          if (strings) carried = { ...carried, ...strings }
-        } catch (error) {
-          logger.error({ err: error, hook: 'carry' }, 'the carry hook threw')
-        }
+        const strings = carriedBy(carry, event, logger)
+        if (strings) carried = { ...carried, ...strings }
       }
       return carried
     }
@@ -62,4 +53,24 @@ export function resolveHooks(option: HooksOption<never> | undefined, logger: Log
     }
   }
   return merged as ReceiverHooks
+}
+
+/**
+ * What one `carry` hook returned for an event: synchronous, a plain object of short strings
+ * (`stringsOnly`); anything else is dropped and logged. Never throws, never leaves a rejection
+ * unhandled.
+ */
+export function carriedBy(carry: (event: never) => unknown, event: unknown, logger: Logger): Record<string, string> | undefined {
+  try {
+    const carried = carry(event as never)
+    if (isThenable(carried)) {
+      Promise.resolve(carried).catch(() => {})
+      logger.error({ hook: 'carry' }, 'the carry hook returned a promise: it must return its strings at once; nothing carried')
+      return undefined
+    }
+    return stringsOnly(carried)
+  } catch (error) {
+    logger.error({ err: error, hook: 'carry' }, 'the carry hook threw')
+    return undefined
+  }
 }

@@ -14,8 +14,9 @@
 import type { CryptoBackend } from './crypto/backend.js'
 import { MemoryDeadLetters } from './dead-letters.js'
 import type { ClaimResult } from './dedupe/store.js'
-import { callHook, clock, MAX_TIMER_MS, type Dispatcher, type HookSource } from './dispatch.js'
-import { assignEventId, rememberCarried, rememberPayloadText, stringsOnly, type WebhookEvent } from './event.js'
+import { callHook, clock, MAX_TIMER_MS, type Dispatcher, type HookSource, type ReceiverHooks } from './dispatch.js'
+import { assignEventId, rememberCarried, rememberPayloadText, type WebhookEvent } from './event.js'
+import { carriedBy } from './hooks.js'
 import type { DeadLetter, InboxDepth, InboxProcessor, WebhookInbox } from './inbox.js'
 import { claimInbox, type InboxConsumer } from './inbox-consumers.js'
 import { createDispatcher, resolveReceiverOptions, type SchemaMap, type WebhookReceiverOptions } from './options.js'
@@ -288,24 +289,10 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow', S ex
 
   // --- 3. claim: the event's key in the dedupe store, or the event in the inbox ---------------
 
-  /**
-   * The `carry` hook's strings go with the event (stored with it by an inbox): synchronous, a
-   * plain object of short strings; anything else is dropped. Never throws, never lets a rejection
-   * go unhandled.
-   */
-  function carry(event: WebhookEvent): void {
-    try {
-      const carried = hooks.carry?.(event) as unknown
-      if (isThenable(carried)) {
-        Promise.resolve(carried).catch(() => {})
-        logger.error({ hook: 'carry' }, 'the carry hook returned a promise: it must return its strings at once; nothing carried')
-        return
-      }
-      const strings = stringsOnly(carried)
-      if (strings) rememberCarried(event, strings)
-    } catch (error) {
-      logger.error({ err: error, hook: 'carry' }, 'the carry hook threw')
-    }
+  /** The `carry` hook's strings go with the event (stored with it by an inbox). Never throws. */
+  function carry(event: WebhookEvent, hook: NonNullable<ReceiverHooks['carry']>): void {
+    const strings = carriedBy(hook, event, logger)
+    if (strings) rememberCarried(event, strings)
   }
 
   /**
@@ -359,7 +346,7 @@ export function createReceiverWith<Key, P extends Provider = 'pocketsflow', S ex
   }
 
   function claim(event: WebhookEvent): MaybePromise<ReceiverResult> {
-    if (hooks.carry) carry(event)
+    if (hooks.carry) carry(event, hooks.carry)
     if (inbox) return record(inbox, event)
     // The key as claimed: what hooks and handlers later do to the event can't change what is
     // completed or released.

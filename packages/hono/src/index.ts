@@ -11,7 +11,7 @@ import {
   type WebhookReceiverOptions,
   type WebhookResponse,
 } from '@pocketsflow-webhooks/core'
-import { holdHost, receiveFetchRequest, refusedHold, resolveLogger, type WaitUntil } from '@pocketsflow-webhooks/core/inbox'
+import { holdHost, receiveFetchRequest, refusedHold, resolveLogger, toResponse, type WaitUntil } from '@pocketsflow-webhooks/core/inbox'
 import type { Context, MiddlewareHandler, Next } from 'hono'
 
 /** A verified event as downstream code finds it on `c.var.pocketsflowEvent`; narrow it with `isEventType`. */
@@ -118,10 +118,6 @@ export function pocketsflowWebhook<P extends Provider = 'pocketsflow', S extends
     deadLetters: (o?: { limit?: number }) => receiver.deadLetters(o),
     replay: (id: string) => receiver.replay(id),
   })
-}
-
-function toResponse({ status, headers, body }: WebhookResponse): Response {
-  return new Response(body, { status, headers })
 }
 
 /**

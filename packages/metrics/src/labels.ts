@@ -7,7 +7,6 @@ import {
   POCKETBOOK_EVENT_TYPES,
   POCKETSFLOW_EVENT_TYPES,
   UNTYPED,
-  type HookSource,
   type Provider,
   type WebhookEvent,
 } from '@pocketsflow-webhooks/core'
@@ -42,32 +41,4 @@ export function knownTypeLabels(provider: Provider): readonly string[] {
   if (provider === 'pocketsflow') return [...POCKETSFLOW_EVENT_TYPES, OTHER]
   if (provider === 'pocketbook') return [...POCKETBOOK_EVENT_TYPES, OTHER]
   return [OTHER]
-}
-
-/** How long a gauge waits for an inbox's depth() before it gives up on this reading. */
-export const DEPTH_DEADLINE_MS = 2000
-
-/**
- * The backlog of every distinct inbox among `sources` (a receiver and a worker on one inbox count
- * once), read with a deadline: undefined when there is no inbox, or when a reading failed or took
- * too long (a store incident must not hang a scrape, nor leave a stale number behind).
- */
-export async function readInboxDepth(sources: Iterable<HookSource>): Promise<{ pending: number; deadLetters: number } | undefined> {
-  const byInbox = new Map<unknown, NonNullable<HookSource['inboxDepth']>>()
-  for (const source of sources) if (source.inboxDepth) byInbox.set(source.inbox ?? source, source.inboxDepth)
-  if (byInbox.size === 0) return undefined
-  let timer: unknown
-  const deadline = new Promise<undefined>((resolve) => {
-    timer = setTimeout(resolve, DEPTH_DEADLINE_MS)
-    ;(timer as { unref?: () => void }).unref?.()
-  })
-  try {
-    const depths = await Promise.race([Promise.all([...byInbox.values()].map((read) => read())), deadline])
-    if (depths === undefined) return undefined
-    return depths.reduce((sum, depth) => ({ pending: sum.pending + depth.pending, deadLetters: sum.deadLetters + depth.deadLetters }), { pending: 0, deadLetters: 0 })
-  } catch {
-    return undefined
-  } finally {
-    clearTimeout(timer as Parameters<typeof clearTimeout>[0])
-  }
 }

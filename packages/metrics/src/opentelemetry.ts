@@ -4,7 +4,8 @@
 // (each accepted event is a message, its type the destination), in seconds.
 import { carriedWith, type HookSource, type ReceiverHooks, type WebhookEvent } from '@pocketsflow-webhooks/core'
 import type { Attributes, Link, Meter, MeterProvider, Span, SpanContext, Tracer, TracerProvider } from '@opentelemetry/api'
-import { OTHER, readInboxDepth, seconds, typeLabeller } from './labels.js'
+import { readInboxDepth } from './depth.js'
+import { OTHER, seconds, typeLabeller } from './labels.js'
 import { loadPeer } from './peers.js'
 
 type OpenTelemetryApi = typeof import('@opentelemetry/api')

@@ -3,7 +3,8 @@
 // metrics are registered once and the gauges sum what every receiver reports.
 import { REJECTION_REASONS, type HookSource, type Provider, type ReceiverHooks } from '@pocketsflow-webhooks/core'
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { knownTypeLabels, readInboxDepth, seconds, typeLabeller } from './labels.js'
+import { readInboxDepth } from './depth.js'
+import { knownTypeLabels, seconds, typeLabeller } from './labels.js'
 import { loadPeer } from './peers.js'
 
 export interface PrometheusHooksOptions {
